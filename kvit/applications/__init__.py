@@ -1,0 +1,25 @@
+"""Named constructors in the keras.applications style: `kvit.applications.ViTS16(weights=...)`."""
+
+from kvit.applications import vit as _vit
+from kvit.applications.vit import (
+    DeiTB16,
+    DeiTS16,
+    DeiTTi16,
+    ViTB16,
+    ViTB32,
+    ViTH14,
+    ViTL16,
+    ViTS16,
+    ViTTi16,
+)
+from kvit.applications.weights import load_weights
+
+PRESETS = {**_vit.PRESETS}
+APPLICATIONS = {name: globals()[name] for name in PRESETS}
+
+
+def get(name, **kwargs):
+    """Builds the application called `name` (e.g. `"ViTS16"`) with `kwargs`."""
+    if name not in APPLICATIONS:
+        raise ValueError(f"Unknown model {name!r}; expected one of {sorted(APPLICATIONS)}.")
+    return APPLICATIONS[name](**kwargs)

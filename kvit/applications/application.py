@@ -1,0 +1,86 @@
+"""Turns a family's preset table into keras.applications-style named constructors."""
+
+from kvit.applications.weights import load_weights
+
+_DOC = """Builds {title}.
+
+{summary}
+
+Args:
+    include_top: bool, whether to end in the classifier.
+    weights: None (random initialisation), `"imagenet"` (the reference checkpoint `{hub_id}`,
+        {license}; downloaded once, converted and cached), or the path of a `.weights.h5`,
+        `.keras`, `.safetensors`, `.pth`, `.pt` or `.bin` file.
+    input_shape: `(height, width, channels)`; default `{default_shape}`. Other sizes adapt the
+        weights where the family allows it (ViT resamples its position embedding). Pretrained
+        weights need 3 channels.
+    input_tensor: optional Keras tensor to build the model on.
+    pooling: without the top: None returns the last feature map `(batch, height, width,
+        channels)`; `"avg"` or `"max"` pools it to `(batch, channels)`.
+    classes: int, classifier outputs; with pretrained weights of another count the head stays
+        freshly initialised (with a warning).
+    classifier_activation: activation of the top, `"softmax"` by default; None for logits.
+    include_preprocessing: bool, whether the model takes [0, 255] pixels and normalises them
+        itself with the checkpoint's statistics (mean {mean}, std {std}).
+    **kwargs: further arguments of the family builder `{builder}` (e.g. `drop_path_rate`).
+
+Returns:
+    A `keras.Model`.
+"""
+
+
+def make_application(name, preset, builder, convert_checkpoint, head_layers):
+    """Returns the named constructor for one preset.
+
+    Args:
+        name: the constructor's name, e.g. `"ViTS16"`.
+        preset: dict with `title`, `summary`, `image_size`, `hub_id`, `license`, `mean`, `std`,
+            and `config`, the builder's architecture arguments.
+        builder: the family builder, e.g. `kvit.models.ViT`.
+        convert_checkpoint: the family's timm state-dict map.
+        head_layers: the family's classifier layer names.
+    """
+
+    def constructor(
+        include_top=True,
+        weights=None,
+        input_shape=None,
+        input_tensor=None,
+        pooling=None,
+        classes=1000,
+        classifier_activation="softmax",
+        include_preprocessing=True,
+        **kwargs,
+    ):
+        if not (weights is None or weights == "imagenet" or isinstance(weights, (str, bytes)) or hasattr(weights, "__fspath__")):
+            raise ValueError(f"`weights` must be None, 'imagenet' or a file path, got {weights!r}.")
+        size = preset["image_size"]
+        if input_shape is None:
+            input_shape = tuple(input_tensor.shape[1:]) if input_tensor is not None else (size, size, 3)
+        if weights is not None and input_shape[-1] != 3:
+            raise ValueError(
+                f"`input_shape` {tuple(input_shape)} has {input_shape[-1]} channels; pretrained "
+                "`weights` expect 3. Use `weights=None` for other channel counts."
+            )
+        model = builder(
+            input_shape=tuple(input_shape),
+            include_top=include_top,
+            classes=classes,
+            classifier_activation=classifier_activation,
+            pooling=pooling,
+            input_tensor=input_tensor,
+            include_preprocessing=include_preprocessing,
+            mean=preset["mean"],
+            std=preset["std"],
+            name=preset.get("model_name", name.lower()),
+            **{**preset["config"], **kwargs},
+        )
+        return load_weights(model, weights, convert_checkpoint, head_layers, preset["hub_id"])
+
+    constructor.__name__ = constructor.__qualname__ = name
+    constructor.__doc__ = _DOC.format(
+        default_shape=(preset["image_size"], preset["image_size"], 3),
+        builder=f"kvit.models.{builder.__name__}",
+        **preset,
+    )
+    return constructor

@@ -1,0 +1,52 @@
+"""ViT and DeiT named constructors, with the timm checkpoints `weights="imagenet"` loads."""
+
+from kvit.applications.application import make_application
+from kvit.models import vit
+
+INCEPTION_STATS = dict(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+IMAGENET_STATS = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+AUGREG = "AugReg (Steiner et al. 2021), ImageNet-21k pretrained, fine-tuned on ImageNet-1k"
+
+
+def _preset(title, variant, patch_size, hub_id, license, summary, stats, distilled=False):
+    return dict(
+        title=title,
+        image_size=224,
+        hub_id=hub_id,
+        license=license,
+        summary=summary,
+        config=dict(patch_size=patch_size, distilled=distilled, **vit.VIT_VARIANTS[variant]),
+        **stats,
+    )
+
+
+PRESETS = {
+    "ViTTi16": _preset("ViT-Ti/16", "tiny", 16, "timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k", "Apache-2.0", AUGREG, INCEPTION_STATS),
+    "ViTS16": _preset("ViT-S/16", "small", 16, "timm/vit_small_patch16_224.augreg_in21k_ft_in1k", "Apache-2.0", AUGREG, INCEPTION_STATS),
+    "ViTB16": _preset("ViT-B/16", "base", 16, "timm/vit_base_patch16_224.augreg2_in21k_ft_in1k", "Apache-2.0", AUGREG, INCEPTION_STATS),
+    "ViTB32": _preset("ViT-B/32", "base", 32, "timm/vit_base_patch32_224.augreg_in21k_ft_in1k", "Apache-2.0", AUGREG, INCEPTION_STATS),
+    "ViTL16": _preset("ViT-L/16", "large", 16, "timm/vit_large_patch16_224.augreg_in21k_ft_in1k", "Apache-2.0", AUGREG, INCEPTION_STATS),
+    "ViTH14": _preset(
+        "ViT-H/14", "huge", 14, "timm/vit_huge_patch14_224.orig_in21k", "Apache-2.0",
+        "The original ImageNet-21k pretraining (Dosovitskiy et al. 2021); the checkpoint has no "
+        "classifier, so with the top the head stays freshly initialised.",
+        INCEPTION_STATS,
+    ),
+    "DeiTTi16": _preset("DeiT-Ti/16 distilled", "tiny", 16, "timm/deit_tiny_distilled_patch16_224.fb_in1k", "Apache-2.0", "DeiT with a distillation token (Touvron et al. 2021), ImageNet-1k.", IMAGENET_STATS, distilled=True),
+    "DeiTS16": _preset("DeiT-S/16 distilled", "small", 16, "timm/deit_small_distilled_patch16_224.fb_in1k", "Apache-2.0", "DeiT with a distillation token (Touvron et al. 2021), ImageNet-1k.", IMAGENET_STATS, distilled=True),
+    "DeiTB16": _preset("DeiT-B/16 distilled", "base", 16, "timm/deit_base_distilled_patch16_224.fb_in1k", "Apache-2.0", "DeiT with a distillation token (Touvron et al. 2021), ImageNet-1k.", IMAGENET_STATS, distilled=True),
+}
+
+_APPLICATIONS = {
+    name: make_application(name, preset, vit.ViT, vit.convert_timm_checkpoint, vit.HEAD_LAYERS)
+    for name, preset in PRESETS.items()
+}
+ViTTi16 = _APPLICATIONS["ViTTi16"]
+ViTS16 = _APPLICATIONS["ViTS16"]
+ViTB16 = _APPLICATIONS["ViTB16"]
+ViTB32 = _APPLICATIONS["ViTB32"]
+ViTL16 = _APPLICATIONS["ViTL16"]
+ViTH14 = _APPLICATIONS["ViTH14"]
+DeiTTi16 = _APPLICATIONS["DeiTTi16"]
+DeiTS16 = _APPLICATIONS["DeiTS16"]
+DeiTB16 = _APPLICATIONS["DeiTB16"]

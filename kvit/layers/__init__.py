@@ -1,0 +1,12 @@
+"""Building blocks shared by several model families, in `keras.ops` only."""
+
+from kvit.layers.attention import MultiHeadSelfAttention
+from kvit.layers.drop_path import DropPath
+from kvit.layers.image_normalization import ImageNormalization
+from kvit.layers.mlp import MLP
+from kvit.layers.normalization import LayerNorm
+from kvit.layers.patch_embedding import PatchEmbedding
+from kvit.layers.position_embedding import PositionEmbedding, resample_position_embedding
+from kvit.layers.prefix_tokens import PrefixTokens
+from kvit.layers.token_readout import TokenPooling, TokensToGrid
+from kvit.layers.transformer_block import TransformerBlock

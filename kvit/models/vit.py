@@ -1,0 +1,208 @@
+"""Vision Transformer (Dosovitskiy et al. 2021) and DeiT (Touvron et al. 2021), as timm builds them.
+
+Reference: `timm/models/vision_transformer.py` and `timm/models/deit.py`.
+"""
+
+import keras
+import numpy as np
+
+from kvit.layers import (
+    LayerNorm,
+    PatchEmbedding,
+    PositionEmbedding,
+    PrefixTokens,
+    TokenPooling,
+    TokensToGrid,
+    TransformerBlock,
+)
+from kvit.models import backbone
+from kvit.models.timm_layout import conv_kernel, linear_kernel
+
+# Widths, depths and heads of timm's `vit_{tiny,small,base,large,huge}_patch*`.
+VIT_VARIANTS = {
+    "tiny": dict(width=192, depth=12, num_heads=3),
+    "small": dict(width=384, depth=12, num_heads=6),
+    "base": dict(width=768, depth=12, num_heads=12),
+    "large": dict(width=1024, depth=24, num_heads=16),
+    "huge": dict(width=1280, depth=32, num_heads=16),
+}
+PATCH_SIZES = (8, 14, 16, 32)
+
+# Layers that belong to the classifier: fresh when `classes` differs from a checkpoint's, absent
+# without the top.
+HEAD_LAYERS = ("fc_norm", "head", "head_dist")
+LAYER_NORM_EPSILON = 1e-6
+
+
+def ViT(
+    input_shape=(224, 224, 3),
+    patch_size=16,
+    width=768,
+    depth=12,
+    num_heads=12,
+    mlp_ratio=4.0,
+    qkv_bias=True,
+    global_pool="token",
+    distilled=False,
+    drop_path_rate=0.0,
+    dropout_rate=0.0,
+    include_top=True,
+    classes=1000,
+    classifier_activation=None,
+    pooling=None,
+    input_tensor=None,
+    include_preprocessing=True,
+    mean=(0.5, 0.5, 0.5),
+    std=(0.5, 0.5, 0.5),
+    name="vit",
+):
+    """Builds a Vision Transformer (or a distilled DeiT) as a functional `keras.Model`.
+
+    Args:
+        input_shape: `(height, width, channels)`; `patch_size` must divide height and width.
+        patch_size: int, side of the square patches.
+        width: int, token width.
+        depth: int, number of transformer blocks.
+        num_heads: int, attention heads per block.
+        mlp_ratio: float, MLP hidden width over `width`.
+        qkv_bias: bool, bias on the fused qkv projections.
+        global_pool: `"token"` classifies the class token after the final norm; `"avg"` averages
+            the grid tokens and normalises after pooling (`fc_norm`), as MAE fine-tunes do.
+        distilled: bool, DeiT's distillation token and second head; the output is the mean of
+            both heads (see `distillation_outputs` for training on both).
+        drop_path_rate: float, stochastic depth of the last block, rising linearly from 0.
+        dropout_rate: float, dropout after attention and MLP projections and before the head.
+        include_top: bool, whether to end in the classifier.
+        classes: int, classifier outputs.
+        classifier_activation: activation on the classifier output; None for logits.
+        pooling: without the top: None returns the grid tokens as `(batch, h, w, width)`,
+            `"avg"`/`"max"` pool them to `(batch, width)`.
+        input_tensor: optional Keras tensor to build on.
+        include_preprocessing: bool, whether the model maps [0, 255] pixels with `mean`/`std`.
+        mean, std: per-channel statistics in [0, 1] units of the weights the model will carry.
+        name: model name.
+    """
+    if global_pool not in ("token", "avg"):
+        raise ValueError(f"`global_pool` must be 'token' or 'avg', got {global_pool!r}.")
+    inputs, images = backbone.image_input(input_shape, input_tensor)
+    x = backbone.preprocess(images, include_preprocessing, mean, std)
+    patch_embed = PatchEmbedding(width, patch_size, name="patch_embed")
+    x = patch_embed(x)
+    num_prefix_tokens = 2 if distilled else 1
+    x = PrefixTokens(num_prefix_tokens, name="prefix_tokens")(x)
+    x = PositionEmbedding(patch_embed.grid_size, num_prefix_tokens, name="pos_embed")(x)
+    x = keras.layers.Dropout(dropout_rate, name="pos_drop")(x)
+    for i, rate in enumerate(np.linspace(0.0, drop_path_rate, depth)):
+        x = TransformerBlock(
+            num_heads,
+            mlp_ratio,
+            qkv_bias,
+            epsilon=LAYER_NORM_EPSILON,
+            drop_path_rate=float(rate),
+            dropout_rate=dropout_rate,
+            name=f"blocks_{i}",
+        )(x)
+    if global_pool == "token":
+        x = LayerNorm(LAYER_NORM_EPSILON, name="norm")(x)
+
+    if not include_top:
+        grid = TokensToGrid(patch_embed.grid_size, num_prefix_tokens, name="grid")(x)
+        outputs = backbone.pool(grid, pooling)
+    elif distilled:
+        head = _head(TokenPooling("token", 0, name="pool"), x, classes, dropout_rate, "head")
+        head_dist = _head(TokenPooling("token", 1, name="pool_dist"), x, classes, dropout_rate, "head_dist")
+        logits = keras.layers.Average(name="distilled_logits")([head, head_dist])
+        outputs = backbone.activation(logits, classifier_activation)
+    else:
+        pooled = TokenPooling(global_pool, num_prefix_tokens=num_prefix_tokens, name="pool")(x)
+        if global_pool == "avg":
+            pooled = LayerNorm(LAYER_NORM_EPSILON, name="fc_norm")(pooled)
+        logits = _head(None, pooled, classes, dropout_rate, "head")
+        outputs = backbone.activation(logits, classifier_activation)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _head(pooling_layer, x, classes, dropout_rate, name):
+    if pooling_layer is not None:
+        x = pooling_layer(x)
+    x = keras.layers.Dropout(dropout_rate, name=f"{name}_drop")(x)
+    return backbone.classifier(x, classes, None, name=name)
+
+
+def distillation_outputs(model):
+    """The training view of a distilled DeiT: the same layers, outputs `(class_logits, distillation_logits)`.
+
+    The model itself returns the mean of its two heads, timm's inference output; a distillation
+    recipe trains this view, whose second output learns from the teacher.
+    """
+    try:
+        heads = [model.get_layer("head").output, model.get_layer("head_dist").output]
+    except ValueError as error:
+        raise ValueError(f"`model` {model.name!r} is not a distilled ViT with its top.") from error
+    return keras.Model(model.inputs, heads, name=f"{model.name}_distillation")
+
+
+def feature_extractor(model, block_indices=None):
+    """A model returning ViT block outputs on their patch grid, for dense-prediction heads.
+
+    Args:
+        model: a kvit ViT.
+        block_indices: blocks to tap; by default four, evenly spaced, ending with the last.
+
+    Returns:
+        `keras.Model` with a list of `(batch, grid_h, grid_w, width)` outputs.
+    """
+    blocks = [layer for layer in model.layers if layer.name.startswith("blocks_")]
+    if block_indices is None:
+        block_indices = [len(blocks) * (i + 1) // 4 - 1 for i in range(4)]
+    pos_embed = model.get_layer("pos_embed")
+    outputs = [
+        TokensToGrid(pos_embed.grid_size, pos_embed.num_prefix_tokens, name=f"features_{i}")(
+            blocks[i].output
+        )
+        for i in block_indices
+    ]
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_features")
+
+
+def convert_timm_checkpoint(state_dict):
+    """Maps a timm ViT/DeiT state dict (NumPy arrays) to kvit variable paths.
+
+    Returns:
+        dict from kvit variable path (e.g. `blocks_0/attn/qkv/kernel`) to array. Keys it does not
+        know raise, so a checkpoint of another architecture is refused, not half-used.
+    """
+    arrays, unknown = {}, []
+    prefix_tokens = [state_dict[k] for k in ("cls_token", "dist_token") if k in state_dict]
+    if prefix_tokens:
+        arrays["prefix_tokens/tokens"] = np.concatenate(prefix_tokens, axis=1)
+    for key, value in state_dict.items():
+        parts = key.split(".")
+        if key in ("cls_token", "dist_token"):
+            continue
+        if key == "pos_embed":
+            arrays["pos_embed/embedding"] = value
+        elif key == "patch_embed.proj.weight":
+            arrays["patch_embed/proj/kernel"] = conv_kernel(value)
+        elif key == "patch_embed.proj.bias":
+            arrays["patch_embed/proj/bias"] = value
+        elif parts[0] == "blocks" and len(parts) in (4, 5) and parts[-1] in ("weight", "bias"):
+            layer = "/".join([f"blocks_{parts[1]}", *parts[2:-1]])
+            arrays[f"{layer}/{_variable_name(parts[-2], parts[-1])}"] = _dense_or_norm(value)
+        elif parts[0] in ("norm", "fc_norm", "head", "head_dist") and parts[1:] in (["weight"], ["bias"]):
+            arrays[f"{parts[0]}/{_variable_name(parts[0], parts[1])}"] = _dense_or_norm(value)
+        else:
+            unknown.append(key)
+    if unknown:
+        raise ValueError(f"Not a timm ViT/DeiT checkpoint: unknown tensors {unknown[:8]}.")
+    return arrays
+
+
+def _variable_name(module, param):
+    if module.startswith("norm") or module == "fc_norm":
+        return {"weight": "gamma", "bias": "beta"}[param]
+    return {"weight": "kernel", "bias": "bias"}[param]
+
+
+def _dense_or_norm(value):
+    return linear_kernel(value) if value.ndim == 2 else value
