@@ -24,7 +24,7 @@ class PrefixTokens(keras.layers.Layer):
         )
 
     def call(self, x):
-        tokens = ops.broadcast_to(ops.cast(self.tokens, x.dtype), (ops.shape(x)[0],) + self.tokens.shape[1:])
+        tokens = ops.tile(ops.cast(self.tokens, x.dtype), (ops.shape(x)[0], 1, 1))
         return ops.concatenate([tokens, x], axis=1)
 
     def compute_output_shape(self, input_shape):

@@ -38,14 +38,16 @@ def preprocess(images, include_preprocessing, mean, std):
     return ImageNormalization(mean, std, name="preprocessing")(images)
 
 
-def feature_map_output(features, include_top, pooling, classes, classifier_activation):
+def feature_map_output(features, include_top, pooling, classes, classifier_activation, dropout_rate=0.0):
     """The keras.applications tail on a `(batch, height, width, channels)` feature map.
 
     Without the top, returns the map or its `pooling` ("avg" or "max"); with it, global average
-    pooling then a `head` Dense of `classes`.
+    pooling, dropout at `dropout_rate` when positive, then a `head` Dense of `classes`.
     """
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
+        if dropout_rate:
+            x = keras.layers.Dropout(dropout_rate, name="head_drop")(x)
         return classifier(x, classes, classifier_activation)
     return pool(features, pooling)
 

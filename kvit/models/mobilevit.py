@@ -1,0 +1,656 @@
+"""MobileViT (Mehta & Rastegari 2022) and MobileViTv2 (Mehta & Rastegari 2023), as timm builds them.
+
+Reference: `timm/models/mobilevit.py` (the blocks) on `timm/models/byobnet.py` (stem, stages, head).
+A 3x3 stride-2 stem, five stages of MobileNetV2 inverted residuals (strides 2 to 32 in all), the
+last three each ending in a MobileViT block, then (v1 only) a 1x1 `final_conv` and the classifier.
+"""
+
+import functools
+import math
+import re
+
+import keras
+import numpy as np
+from keras import ops
+
+from kvit.layers import (
+    MLP,
+    ConvNormAct,
+    DropPath,
+    InvertedResidual,
+    LayerNorm,
+    TransformerBlock,
+    make_divisible,
+    resize_bilinear,
+)
+from kvit.models import backbone
+from kvit.models.timm_layout import batch_norm, conv_kernel, depthwise_kernel, linear_kernel
+
+# timm's `mobilevit_{xxs,xs,s}`: stage widths, inverted residuals per stage, their expansion, and
+# the width and depth of the transformers in the last three stages.
+MOBILEVIT_VARIANTS = {
+    "xxs": dict(
+        stem_width=16, widths=(16, 24, 48, 64, 80), expansion_ratio=2.0,
+        transformer_widths=(64, 80, 96), head_width=320,
+    ),
+    "xs": dict(
+        stem_width=16, widths=(32, 48, 64, 80, 96), expansion_ratio=4.0,
+        transformer_widths=(96, 120, 144), head_width=384,
+    ),
+    "s": dict(
+        stem_width=16, widths=(32, 64, 96, 128, 160), expansion_ratio=4.0,
+        transformer_widths=(144, 192, 240), head_width=640,
+    ),
+}
+
+
+def _v2_widths(multiplier):
+    return dict(
+        stem_width=int(32 * multiplier),
+        widths=tuple(int(c * multiplier) for c in (64, 128, 256, 384, 512)),
+    )
+
+
+# timm's `mobilevitv2_{050..200}`: every width is the 1.0 model's times the multiplier.
+MOBILEVIT_V2_VARIANTS = {
+    f"{round(m * 100):03d}": _v2_widths(m) for m in (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+}
+
+# Layers that belong to the classifier: fresh when `classes` differs from a checkpoint's, absent
+# without the top.
+HEAD_LAYERS = ("head",)
+EPSILON = 1e-5
+
+
+def unfold_patches(x, patch_size):
+    """Cuts a feature map into patches, pixels at the same offset inside their patch together.
+
+    timm's order: the offset `(dy, dx)` indexes axis 1 as `dy * patch_size + dx`, the patch
+    `(row, col)` indexes axis 2 row-major. Two rank-4 transposes, as TFLite's builtins require.
+
+    Args:
+        x: `(batch, height, width, channels)`, static sizes divisible by `patch_size`.
+        patch_size: int, side of the square patch.
+
+    Returns:
+        `(batch, patch_size ** 2, (height // patch_size) * (width // patch_size), channels)`.
+    """
+    height, width, channels = x.shape[1:]
+    rows, cols = height // patch_size, width // patch_size
+    x = ops.reshape(x, (-1, rows, patch_size, cols * patch_size * channels))
+    x = ops.transpose(x, (0, 2, 1, 3))  # (batch, dy, row, (col, dx, channel))
+    x = ops.reshape(x, (-1, rows * cols, patch_size, channels))
+    x = ops.transpose(x, (0, 2, 1, 3))  # (batch * dy, dx, patch, channel)
+    return ops.reshape(x, (-1, patch_size * patch_size, rows * cols, channels))
+
+
+def fold_patches(x, size, patch_size):
+    """The inverse of `unfold_patches`: `(batch, pixels, patches, channels)` back to a map of `size`."""
+    height, width = size
+    rows, cols, channels = height // patch_size, width // patch_size, x.shape[-1]
+    x = ops.reshape(x, (-1, patch_size, rows * cols, channels))
+    x = ops.transpose(x, (0, 2, 1, 3))  # (batch * dy, patch, dx, channel)
+    x = ops.reshape(x, (-1, patch_size, rows, cols * patch_size * channels))
+    x = ops.transpose(x, (0, 2, 1, 3))  # (batch, row, dy, (col, dx, channel))
+    return ops.reshape(x, (-1, height, width, channels))
+
+
+def _patch_multiple(size, patch_size):
+    return tuple(math.ceil(s / patch_size) * patch_size for s in size)
+
+
+@keras.saving.register_keras_serializable(package="kvit")
+class MobileViTBlock(keras.layers.Layer):
+    """The MobileViT (v1) block, timm's `MobileVitBlock`.
+
+    Local: a `kernel_size` ConvNormAct, then a bias-free 1x1 to `transformer_width`. Global: the
+    map is cut into `patch_size` x `patch_size` patches and the pixels at the same offset inside
+    their patches form one sequence (the offset goes to the batch axis), across which
+    `transformer_depth` pre-norm TransformerBlocks attend (LayerNorm eps 1e-5, SiLU MLP, qkv bias),
+    then a LayerNorm. Folded back, a 1x1 ConvNormAct returns to the input width and a `kernel_size`
+    ConvNormAct fuses `concat(input, x)`. A map `patch_size` does not divide is resized
+    bilinearly (half-pixel centres) up to the next multiple after the local convolutions, and back
+    after folding, as timm does.
+
+    Args:
+        transformer_width: int, token width of the transformer.
+        transformer_depth: int, number of transformer blocks.
+        num_heads: int, attention heads.
+        patch_size: int, side of the square patch.
+        mlp_ratio: float, MLP hidden width over `transformer_width`.
+        kernel_size: int, kernel of the local and fusion convolutions.
+        drop_path_rate: float, stochastic depth of every transformer block.
+
+    Shape: `(batch, height, width, channels)` in and out.
+    """
+
+    def __init__(
+        self,
+        transformer_width,
+        transformer_depth,
+        num_heads=4,
+        patch_size=2,
+        mlp_ratio=2.0,
+        kernel_size=3,
+        drop_path_rate=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.transformer_width = transformer_width
+        self.transformer_depth = transformer_depth
+        self.num_heads = num_heads
+        self.patch_size = patch_size
+        self.mlp_ratio = mlp_ratio
+        self.kernel_size = kernel_size
+        self.drop_path_rate = drop_path_rate
+        self.conv_1x1 = keras.layers.Conv2D(transformer_width, 1, use_bias=False, name="conv_1x1")
+        self.transformer = [
+            TransformerBlock(
+                num_heads,
+                mlp_ratio,
+                qkv_bias=True,
+                epsilon=EPSILON,
+                activation="silu",
+                drop_path_rate=drop_path_rate,
+                name=f"transformer_{i}",
+            )
+            for i in range(transformer_depth)
+        ]
+        self.norm = LayerNorm(EPSILON, name="norm")
+
+    def build(self, input_shape):
+        batch, height, width, channels = input_shape
+        self.conv_kxk = ConvNormAct(channels, self.kernel_size, epsilon=EPSILON, name="conv_kxk")
+        self.conv_proj = ConvNormAct(channels, 1, epsilon=EPSILON, name="conv_proj")
+        self.conv_fusion = ConvNormAct(channels, self.kernel_size, epsilon=EPSILON, name="conv_fusion")
+        self.conv_kxk.build(input_shape)
+        self.conv_1x1.build(input_shape)
+        rows, cols = (s // self.patch_size for s in _patch_multiple((height, width), self.patch_size))
+        tokens_shape = (None, rows * cols, self.transformer_width)
+        for layer in (*self.transformer, self.norm):
+            layer.build(tokens_shape)
+        self.conv_proj.build((batch, height, width, self.transformer_width))
+        self.conv_fusion.build((batch, height, width, 2 * channels))
+
+    def call(self, inputs, training=None):
+        x = self.conv_1x1(self.conv_kxk(inputs, training=training))
+        size = tuple(x.shape[1:3])
+        padded = _patch_multiple(size, self.patch_size)
+        if padded != size:
+            x = resize_bilinear(x, padded)
+        patches = unfold_patches(x, self.patch_size)
+        _, pixels, num_patches, dim = patches.shape
+        tokens = ops.reshape(patches, (-1, num_patches, dim))
+        for block in self.transformer:
+            tokens = block(tokens, training=training)
+        tokens = self.norm(tokens)
+        x = fold_patches(ops.reshape(tokens, (-1, pixels, num_patches, dim)), padded, self.patch_size)
+        if padded != size:
+            x = resize_bilinear(x, size)
+        x = self.conv_proj(x, training=training)
+        return self.conv_fusion(ops.concatenate([inputs, x], axis=-1), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "transformer_width": self.transformer_width,
+            "transformer_depth": self.transformer_depth,
+            "num_heads": self.num_heads,
+            "patch_size": self.patch_size,
+            "mlp_ratio": self.mlp_ratio,
+            "kernel_size": self.kernel_size,
+            "drop_path_rate": self.drop_path_rate,
+        }
+
+
+@keras.saving.register_keras_serializable(package="kvit")
+class SingleGroupNorm(keras.layers.Layer):
+    """Group normalisation with one group, timm's `GroupNorm1`: MobileViTv2's norm.
+
+    The mean and variance run over all of a sample's values (pixels, patches and channels), not
+    per token as in LayerNorm; the scale and shift are per channel. Written as
+    `(x - mean) * rsqrt(var + eps)` like `kvit.layers.LayerNorm`, so quantized graphs stay integer.
+
+    Args:
+        epsilon: float, added to the variance.
+
+    Shape: `(batch, ..., channels)` in and out.
+    """
+
+    def __init__(self, epsilon=EPSILON, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        dim = input_shape[-1]
+        self.gamma = self.add_weight(shape=(dim,), initializer="ones", name="gamma")
+        self.beta = self.add_weight(shape=(dim,), initializer="zeros", name="beta")
+
+    def call(self, x):
+        axes = tuple(range(1, len(x.shape)))
+        mean = ops.mean(x, axis=axes, keepdims=True)
+        centered = x - mean
+        variance = ops.mean(ops.square(centered), axis=axes, keepdims=True)
+        return centered * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="kvit")
+class LinearSelfAttention(keras.layers.Layer):
+    """MobileViTv2's separable self-attention, linear in the number of patches.
+
+    One projection gives each token a score, a key and a value; the scores are softmaxed over the
+    patches (separately for each pixel offset), the context is the score-weighted sum of the keys,
+    and the output is `out_proj(relu(values) * context)`.
+
+    Shape: `(batch, pixels, patches, dim)` in and out.
+    """
+
+    def build(self, input_shape):
+        dim = input_shape[-1]
+        self.qkv_proj = keras.layers.Dense(1 + 2 * dim, name="qkv_proj")
+        self.qkv_proj.build(input_shape)
+        self.out_proj = keras.layers.Dense(dim, name="out_proj")
+        self.out_proj.build(input_shape)
+
+    def call(self, x):
+        dim = x.shape[-1]
+        scores, keys, values = ops.split(self.qkv_proj(x), [1, 1 + dim], axis=-1)
+        scores = ops.softmax(scores, axis=2)
+        context = ops.sum(keys * scores, axis=2, keepdims=True)
+        return self.out_proj(ops.relu(values) * context)
+
+
+@keras.saving.register_keras_serializable(package="kvit")
+class LinearTransformerBlock(keras.layers.Layer):
+    """MobileViTv2's pre-norm transformer block: `SingleGroupNorm`s, `LinearSelfAttention`, SiLU MLP.
+
+    Args:
+        mlp_ratio: float, MLP hidden width over the block width.
+        drop_path_rate: float, stochastic depth of both residual branches.
+
+    Shape: `(batch, pixels, patches, dim)` in and out.
+    """
+
+    def __init__(self, mlp_ratio=2.0, drop_path_rate=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mlp_ratio = mlp_ratio
+        self.drop_path_rate = drop_path_rate
+        self.norm1 = SingleGroupNorm(EPSILON, name="norm1")
+        self.attn = LinearSelfAttention(name="attn")
+        self.norm2 = SingleGroupNorm(EPSILON, name="norm2")
+        self.drop_path = DropPath(drop_path_rate)
+
+    def build(self, input_shape):
+        self.mlp = MLP(int(input_shape[-1] * self.mlp_ratio), "silu", name="mlp")
+        for layer in (self.norm1, self.attn, self.norm2, self.mlp):
+            layer.build(input_shape)
+
+    def call(self, x, training=None):
+        x = x + self.drop_path(self.attn(self.norm1(x)), training=training)
+        return x + self.drop_path(self.mlp(self.norm2(x), training=training), training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "mlp_ratio": self.mlp_ratio, "drop_path_rate": self.drop_path_rate}
+
+
+@keras.saving.register_keras_serializable(package="kvit")
+class MobileViTV2Block(keras.layers.Layer):
+    """The MobileViTv2 block, timm's `MobileVitV2Block`.
+
+    Local: a `kernel_size` depthwise ConvNormAct, then a bias-free 1x1 to `transformer_width`.
+    Global: `unfold_patches` into `(batch, pixels, patches, width)`, `transformer_depth`
+    `LinearTransformerBlock`s, a `SingleGroupNorm`, `fold_patches`; then a 1x1 conv and BatchNorm
+    without activation back to the input width. There is no fusion with the input. A map
+    `patch_size` does not divide is first resized bilinearly with `align_corners=True` up to the
+    next multiple and stays that size, as in timm: the output is then larger than the input.
+
+    Args:
+        transformer_width: int, token width of the transformer.
+        transformer_depth: int, number of transformer blocks.
+        patch_size: int, side of the square patch.
+        mlp_ratio: float, MLP hidden width over `transformer_width`.
+        kernel_size: int, kernel of the depthwise convolution.
+        drop_path_rate: float, stochastic depth of every transformer block.
+
+    Shape: `(batch, height, width, channels)` in, `(batch, height', width', channels)` out, with
+        `height'` and `width'` rounded up to multiples of `patch_size`.
+    """
+
+    def __init__(
+        self,
+        transformer_width,
+        transformer_depth,
+        patch_size=2,
+        mlp_ratio=2.0,
+        kernel_size=3,
+        drop_path_rate=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.transformer_width = transformer_width
+        self.transformer_depth = transformer_depth
+        self.patch_size = patch_size
+        self.mlp_ratio = mlp_ratio
+        self.kernel_size = kernel_size
+        self.drop_path_rate = drop_path_rate
+        self.conv_1x1 = keras.layers.Conv2D(transformer_width, 1, use_bias=False, name="conv_1x1")
+        self.transformer = [
+            LinearTransformerBlock(mlp_ratio, drop_path_rate, name=f"transformer_{i}")
+            for i in range(transformer_depth)
+        ]
+        self.norm = SingleGroupNorm(EPSILON, name="norm")
+
+    def build(self, input_shape):
+        batch, _, _, channels = input_shape
+        height, width = _patch_multiple(input_shape[1:3], self.patch_size)
+        self.conv_kxk = ConvNormAct(
+            channels, self.kernel_size, groups=channels, epsilon=EPSILON, name="conv_kxk"
+        )
+        self.conv_proj = ConvNormAct(channels, 1, activation=None, epsilon=EPSILON, name="conv_proj")
+        padded_shape = (batch, height, width, channels)
+        self.conv_kxk.build(padded_shape)
+        self.conv_1x1.build(padded_shape)
+        pixels = self.patch_size * self.patch_size
+        tokens_shape = (batch, pixels, (height * width) // pixels, self.transformer_width)
+        for layer in (*self.transformer, self.norm):
+            layer.build(tokens_shape)
+        self.conv_proj.build((batch, height, width, self.transformer_width))
+
+    def call(self, x, training=None):
+        size = tuple(x.shape[1:3])
+        padded = _patch_multiple(size, self.patch_size)
+        if padded != size:
+            x = resize_bilinear(x, padded, align_corners=True)
+        x = self.conv_1x1(self.conv_kxk(x, training=training))
+        x = unfold_patches(x, self.patch_size)
+        for block in self.transformer:
+            x = block(x, training=training)
+        x = fold_patches(self.norm(x), padded, self.patch_size)
+        return self.conv_proj(x, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *_patch_multiple(input_shape[1:3], self.patch_size), input_shape[3])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "transformer_width": self.transformer_width,
+            "transformer_depth": self.transformer_depth,
+            "patch_size": self.patch_size,
+            "mlp_ratio": self.mlp_ratio,
+            "kernel_size": self.kernel_size,
+            "drop_path_rate": self.drop_path_rate,
+        }
+
+
+def MobileViT(
+    input_shape=(256, 256, 3),
+    stem_width=16,
+    widths=(16, 24, 48, 64, 80),
+    depths=(1, 3, 1, 1, 1),
+    expansion_ratio=2.0,
+    transformer_widths=(64, 80, 96),
+    transformer_depths=(2, 4, 3),
+    head_width=320,
+    num_heads=4,
+    patch_size=2,
+    mlp_ratio=2.0,
+    drop_path_rate=0.0,
+    dropout_rate=0.0,
+    include_top=True,
+    classes=1000,
+    classifier_activation=None,
+    pooling=None,
+    input_tensor=None,
+    include_preprocessing=True,
+    mean=(0.0, 0.0, 0.0),
+    std=(1.0, 1.0, 1.0),
+    return_features=False,
+    name="mobilevit",
+):
+    """Builds a MobileViT (v1) as a functional `keras.Model`; the defaults are MobileViT-XXS.
+
+    Args:
+        input_shape: `(height, width, channels)`; any size: maps the patches do not tile are
+            resized inside each MobileViT block, as timm does.
+        stem_width: int, channels of the 3x3 stride-2 stem.
+        widths: channels of the stages, the first at stride 2, each next at twice the stride.
+        depths: inverted residual blocks per stage, each at least 1.
+        expansion_ratio: float, hidden width of the inverted residuals over their input width.
+        transformer_widths: token widths of the MobileViT blocks that end the last
+            `len(transformer_widths)` stages.
+        transformer_depths: transformer blocks in each of those MobileViT blocks.
+        head_width: int, channels of the 1x1 `final_conv` before pooling; 0 for none.
+        num_heads: int, attention heads.
+        patch_size: int, side of the square patches the MobileViT blocks attend across.
+        mlp_ratio: float, transformer MLP hidden width over its token width.
+        drop_path_rate: float, stochastic depth of the last block, rising linearly from 0.
+        dropout_rate: float, dropout before the classifier.
+        include_top: bool, whether to end in the classifier.
+        classes: int, classifier outputs.
+        classifier_activation: activation on the classifier output; None for logits.
+        pooling: without the top: None returns the last feature map, `"avg"`/`"max"` pool it.
+        input_tensor: optional Keras tensor to build on.
+        include_preprocessing: bool, whether the model maps [0, 255] pixels with `mean`/`std`.
+        mean, std: per-channel statistics in [0, 1] units of the weights the model will carry.
+        return_features: bool, return the stage outputs at strides 2, 4, 8, 16 and 32 (the last
+            after `final_conv`) as a list of maps instead of the top or pooled output.
+        name: model name.
+    """
+    if len(transformer_widths) != len(transformer_depths):
+        raise ValueError(
+            f"`transformer_widths` {tuple(transformer_widths)} and `transformer_depths` "
+            f"{tuple(transformer_depths)} must have one entry per MobileViT stage."
+        )
+    blocks = [
+        functools.partial(
+            MobileViTBlock, width, depth, num_heads=num_heads, patch_size=patch_size, mlp_ratio=mlp_ratio
+        )
+        for width, depth in zip(transformer_widths, transformer_depths)
+    ]
+    return _build(**locals())
+
+
+def MobileViTV2(
+    input_shape=(256, 256, 3),
+    stem_width=32,
+    widths=(64, 128, 256, 384, 512),
+    depths=(1, 2, 1, 1, 1),
+    expansion_ratio=2.0,
+    transformer_depths=(2, 4, 3),
+    transformer_ratio=0.5,
+    patch_size=2,
+    mlp_ratio=2.0,
+    drop_path_rate=0.0,
+    dropout_rate=0.0,
+    include_top=True,
+    classes=1000,
+    classifier_activation=None,
+    pooling=None,
+    input_tensor=None,
+    include_preprocessing=True,
+    mean=(0.0, 0.0, 0.0),
+    std=(1.0, 1.0, 1.0),
+    return_features=False,
+    name="mobilevitv2",
+):
+    """Builds a MobileViTv2 as a functional `keras.Model`; the defaults are MobileViTv2-1.0.
+
+    Args:
+        input_shape: `(height, width, channels)`; any size: a MobileViTv2 block rounds a map the
+            patches do not tile up to the next multiple (timm's rule), so later maps can be larger
+            than `ceil(size / stride)`.
+        stem_width: int, channels of the 3x3 stride-2 stem.
+        widths: channels of the stages, the first at stride 2, each next at twice the stride.
+        depths: inverted residual blocks per stage, each at least 1.
+        expansion_ratio: float, hidden width of the inverted residuals over their input width.
+        transformer_depths: linear-attention blocks in the MobileViTv2 blocks that end the last
+            `len(transformer_depths)` stages.
+        transformer_ratio: float, token width of those blocks over their stage width.
+        patch_size: int, side of the square patches.
+        mlp_ratio: float, transformer MLP hidden width over its token width.
+        drop_path_rate, dropout_rate, include_top, classes, classifier_activation, pooling,
+        input_tensor, include_preprocessing, mean, std, return_features, name: as in `MobileViT`;
+            there is no `final_conv`, the stride-32 feature is the last stage's output.
+    """
+    first = len(widths) - len(transformer_depths)
+    blocks = [
+        functools.partial(
+            MobileViTV2Block,
+            make_divisible(transformer_ratio * width),
+            depth,
+            patch_size=patch_size,
+            mlp_ratio=mlp_ratio,
+        )
+        for width, depth in zip(widths[first:], transformer_depths)
+    ]
+    return _build(**locals(), head_width=0)
+
+
+def _build(
+    input_shape,
+    stem_width,
+    widths,
+    depths,
+    expansion_ratio,
+    blocks,
+    head_width,
+    drop_path_rate,
+    dropout_rate,
+    include_top,
+    classes,
+    classifier_activation,
+    pooling,
+    input_tensor,
+    include_preprocessing,
+    mean,
+    std,
+    return_features,
+    name,
+    **_,
+):
+    if len(widths) != len(depths) or any(d < 1 for d in depths):
+        raise ValueError(
+            f"`widths` {tuple(widths)} and `depths` {tuple(depths)} must have one entry per stage, "
+            "and every depth must be at least 1."
+        )
+    if len(blocks) > len(widths):
+        raise ValueError(f"There are {len(blocks)} transformer stages but only {len(widths)} stages.")
+    inputs, images = backbone.image_input(input_shape, input_tensor)
+    x = backbone.preprocess(images, include_preprocessing, mean, std)
+    x = ConvNormAct(stem_width, 3, strides=2, epsilon=EPSILON, name="stem")(x)
+
+    # timm spaces the stochastic depth over all blocks, a MobileViT block counting as one.
+    rates = iter(np.linspace(0.0, drop_path_rate, sum(depths) + len(blocks)).tolist())
+    first_transformer_stage = len(widths) - len(blocks)
+    features = []
+    for stage, (width, depth) in enumerate(zip(widths, depths)):
+        for index in range(depth):
+            x = InvertedResidual(
+                width,
+                expansion_ratio,
+                strides=2 if stage > 0 and index == 0 else 1,
+                epsilon=EPSILON,
+                drop_path_rate=next(rates),
+                name=f"stages_{stage}_{index}",
+            )(x)
+        if stage >= first_transformer_stage:
+            block = blocks[stage - first_transformer_stage]
+            x = block(drop_path_rate=next(rates), name=f"stages_{stage}_{depth}")(x)
+        features.append(x)
+    if head_width:
+        x = features[-1] = ConvNormAct(head_width, 1, epsilon=EPSILON, name="final_conv")(x)
+
+    if return_features:
+        return keras.Model(inputs, features, name=name)
+    outputs = backbone.feature_map_output(x, include_top, pooling, classes, classifier_activation, dropout_rate)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def feature_extractor(model):
+    """A model returning a MobileViT's multi-scale features, for detection and segmentation heads.
+
+    Args:
+        model: a kvit MobileViT or MobileViTv2 (with or without its top).
+
+    Returns:
+        `keras.Model` with the list of the five stage outputs, `(batch, height, width, channels)`
+        at strides 2, 4, 8, 16 and 32; the last is taken after `final_conv` where there is one,
+        as timm's `features_only` does.
+    """
+    stage_ends = {}
+    for layer in model.layers:
+        match = re.fullmatch(r"stages_(\d+)_(\d+)", layer.name)
+        if match and int(match[2]) >= stage_ends.get(int(match[1]), (-1, None))[0]:
+            stage_ends[int(match[1])] = (int(match[2]), layer)
+    if not stage_ends:
+        raise ValueError(f"`model` {model.name!r} is not a kvit MobileViT: it has no `stages_*` layers.")
+    outputs = [stage_ends[stage][1].output for stage in sorted(stage_ends)]
+    if any(layer.name == "final_conv" for layer in model.layers):
+        outputs[-1] = model.get_layer("final_conv").output
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_features")
+
+
+_BLOCK_RENAMES = {"conv1_1x1": "expand_conv", "conv2_kxk": "depthwise_conv", "conv3_1x1": "project_conv"}
+_NORM_PARAMS = {"weight": "gamma", "bias": "beta"}
+_POINTWISE_DENSE = ("qkv_proj", "out_proj", "fc1", "fc2")
+
+
+def convert_timm_checkpoint(state_dict):
+    """Maps a timm MobileViT / MobileViTv2 state dict (NumPy arrays) to kvit variable paths.
+
+    `stages.2.1.transformer.0.attn.qkv.weight` becomes `stages_2_1/transformer_0/attn/qkv/kernel`;
+    the inverted residuals' `conv1_1x1`, `conv2_kxk` and `conv3_1x1` become `expand_conv`,
+    `depthwise_conv` and `project_conv`; `head.fc` becomes `head`.
+
+    Returns:
+        dict from kvit variable path to array. Keys it does not know raise, so a checkpoint of
+        another architecture is refused, not half-used.
+    """
+    arrays, unknown = {}, []
+    for key, value in state_dict.items():
+        parts = key.split(".")
+        if parts[-1] == "num_batches_tracked":
+            continue
+        if parts[0] == "stages" and len(parts) >= 5 and parts[1].isdigit() and parts[2].isdigit():
+            modules = [f"stages_{parts[1]}_{parts[2]}", *parts[3:-1]]
+        elif parts[0] in ("stem", "final_conv") and len(parts) == 3:
+            modules = parts[:-1]
+        elif parts[:2] == ["head", "fc"] and len(parts) == 3:
+            modules = ["head"]
+        else:
+            unknown.append(key)
+            continue
+        modules = [_BLOCK_RENAMES.get(m, m) for m in modules]
+        modules = re.sub(r"transformer/(\d+)", r"transformer_\1", "/".join(modules))
+        module, param = modules.rsplit("/", 1)[-1], parts[-1]
+        if module == "bn":
+            arrays.update(batch_norm(key[: -len(param) - 1], modules, state_dict))
+        elif module.startswith("norm") and param in _NORM_PARAMS:
+            arrays[f"{modules}/{_NORM_PARAMS[param]}"] = value
+        elif param == "bias":
+            arrays[f"{modules}/bias"] = value
+        elif param == "weight":
+            arrays[f"{modules}/kernel"] = _kernel(key, module, value)
+        else:
+            unknown.append(key)
+    if unknown:
+        raise ValueError(f"Not a timm MobileViT checkpoint: unknown tensors {unknown[:8]}.")
+    return arrays
+
+
+def _kernel(key, module, value):
+    if value.ndim == 2:
+        return linear_kernel(value)
+    if module in _POINTWISE_DENSE:  # MobileViTv2's 1x1 convs, Dense layers here
+        return linear_kernel(value[:, :, 0, 0])
+    # Depthwise kernels are (channels, 1, k, k); the stem is the one conv a 1-channel input shares that with.
+    if value.shape[1] == 1 and not key.startswith("stem."):
+        return depthwise_kernel(value)
+    return conv_kernel(value)

@@ -1,0 +1,1 @@
+"""Training recipes: tf.data input pipelines, augmentation and training entry points."""
