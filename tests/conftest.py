@@ -3,6 +3,8 @@
 Markers:
     slow: full-size variants, run only with KVIT_SLOW=1.
     tensorflow: needs TensorFlow itself (tf.data, the TFLite converter); runs in the TensorFlow pass.
+    once: backend-independent, or spans the backends itself (subprocesses); runs in the
+        TensorFlow pass only, so that the three passes do not repeat it.
 """
 
 import os
@@ -20,7 +22,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords and not run_slow:
             item.add_marker(pytest.mark.skip(reason="slow: set KVIT_SLOW=1"))
-        if "tensorflow" in item.keywords and backend != "tensorflow":
+        if ("tensorflow" in item.keywords or "once" in item.keywords) and backend != "tensorflow":
             item.add_marker(pytest.mark.skip(reason="runs in the TensorFlow pass"))
 
 

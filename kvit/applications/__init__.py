@@ -1,6 +1,19 @@
 """Named constructors in the keras.applications style: `kvit.applications.ViTS16(weights=...)`."""
 
+from kvit.applications import mobilevit as _mobilevit
 from kvit.applications import vit as _vit
+from kvit.applications.mobilevit import (
+    MobileViTS,
+    MobileViTV2_050,
+    MobileViTV2_075,
+    MobileViTV2_100,
+    MobileViTV2_125,
+    MobileViTV2_150,
+    MobileViTV2_175,
+    MobileViTV2_200,
+    MobileViTXS,
+    MobileViTXXS,
+)
 from kvit.applications.vit import (
     DeiTB16,
     DeiTS16,
@@ -14,7 +27,7 @@ from kvit.applications.vit import (
 )
 from kvit.applications.weights import load_weights
 
-PRESETS = {**_vit.PRESETS}
+PRESETS = {**_vit.PRESETS, **_mobilevit.PRESETS}
 APPLICATIONS = {name: globals()[name] for name in PRESETS}
 
 

@@ -9,6 +9,7 @@ model's head stays freshly initialised and a warning names it.
 import contextlib
 import io
 import os
+import pickle
 import warnings
 import zipfile
 
@@ -76,7 +77,7 @@ def read_checkpoint(path):
         import torch
 
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (SafetensorError, OSError, RuntimeError, EOFError) as error:
+    except (SafetensorError, OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
         raise ValueError(f"`weights` file {path!r} could not be read: {error}") from error
     if isinstance(state, dict):
         for key in ("state_dict", "model", "model_ema"):

@@ -25,7 +25,7 @@ class MLP(keras.layers.Layer):
     def build(self, input_shape):
         self.fc1.build(input_shape)
         self.fc2 = keras.layers.Dense(input_shape[-1], name="fc2")
-        self.fc2.build(input_shape[:-1] + (self.hidden_dim,))
+        self.fc2.build((*input_shape[:-1], self.hidden_dim))
 
     def call(self, x, training=None):
         x = self.dropout(self.fc1(x), training=training)

@@ -454,7 +454,11 @@ def MobileViT(
         )
         for width, depth in zip(transformer_widths, transformer_depths)
     ]
-    return _build(**locals())
+    return _build(
+        input_shape, input_tensor, include_preprocessing, mean, std, stem_width, widths, depths,
+        expansion_ratio, blocks, head_width, drop_path_rate, dropout_rate, include_top, classes,
+        classifier_activation, pooling, return_features, name,
+    )
 
 
 def MobileViTV2(
@@ -510,11 +514,19 @@ def MobileViTV2(
         )
         for width, depth in zip(widths[first:], transformer_depths)
     ]
-    return _build(**locals(), head_width=0)
+    return _build(
+        input_shape, input_tensor, include_preprocessing, mean, std, stem_width, widths, depths,
+        expansion_ratio, blocks, 0, drop_path_rate, dropout_rate, include_top, classes,
+        classifier_activation, pooling, return_features, name,
+    )
 
 
 def _build(
     input_shape,
+    input_tensor,
+    include_preprocessing,
+    mean,
+    std,
     stem_width,
     widths,
     depths,
@@ -527,14 +539,10 @@ def _build(
     classes,
     classifier_activation,
     pooling,
-    input_tensor,
-    include_preprocessing,
-    mean,
-    std,
     return_features,
     name,
-    **_,
 ):
+    """The network both versions share; `blocks` makes the MobileViT block of each last stage."""
     if len(widths) != len(depths) or any(d < 1 for d in depths):
         raise ValueError(
             f"`widths` {tuple(widths)} and `depths` {tuple(depths)} must have one entry per stage, "
@@ -631,7 +639,10 @@ def convert_timm_checkpoint(state_dict):
         modules = re.sub(r"transformer/(\d+)", r"transformer_\1", "/".join(modules))
         module, param = modules.rsplit("/", 1)[-1], parts[-1]
         if module == "bn":
-            arrays.update(batch_norm(key[: -len(param) - 1], modules, state_dict))
+            if param == "weight":
+                arrays.update(batch_norm(key[: -len(".weight")], modules, state_dict))
+            elif param not in ("bias", "running_mean", "running_var"):
+                unknown.append(key)
         elif module.startswith("norm") and param in _NORM_PARAMS:
             arrays[f"{modules}/{_NORM_PARAMS[param]}"] = value
         elif param == "bias":

@@ -1,0 +1,365 @@
+"""`kvit.tflite.convert`: a Keras model, trained on any backend, to a builtin-only `.tflite`.
+
+The TFLite converter needs the TensorFlow backend. A model of the TensorFlow backend converts in
+this process; one of JAX or PyTorch is saved as `.keras` and converted by a worker process
+(`python -m kvit.tflite`) started with `KERAS_BACKEND=tensorflow`, since the backend of a
+process is fixed at import. Keras' own LiteRT export cannot do it in place: it refuses JAX, and
+on PyTorch it needs litert-torch, a different converter; going through TensorFlow keeps one
+converter, and one set of quantizers, for every backend.
+"""
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import keras
+import numpy as np
+
+from kvit.tflite.calibration import representative_images
+from kvit.tflite.flatbuffer import inspect_model
+from kvit.tflite.interpreter import Interpreter
+
+QUANTIZATION_MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+CALIBRATED_MODES = ("int8", "int16x8")
+# The input/output types each mode allows; the first is the default.
+IO_DTYPES = {
+    "float32": ("float32",),
+    "float16": ("float32",),
+    "dynamic": ("float32",),
+    "int8": ("int8", "uint8", "float32"),
+    "int16x8": ("int16", "float32"),
+}
+EDGETPU_IO_DTYPES = ("uint8", "int8")
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionSettings:
+    """Everything the converter is configured with, besides the model and the calibration images.
+
+    Attributes:
+        quantization: one of `QUANTIZATION_MODES`.
+        io_dtype: the type of the model's input and output tensors (see `IO_DTYPES`).
+        per_channel: bool, per-channel weight scales (else one scale per tensor).
+        batch_size: int, the static batch of the input.
+        input_shape: `(height, width, channels)`, static.
+    """
+
+    quantization: str
+    io_dtype: str
+    per_channel: bool
+    batch_size: int
+    input_shape: tuple
+
+
+def convert(
+    model,
+    output_path=None,
+    quantization=None,
+    representative_data=None,
+    edgetpu=False,
+    batch_size=1,
+    io_dtype=None,
+    per_channel=True,
+    input_shape=None,
+    calibration_size=200,
+):
+    """Converts a Keras image model to a TFLite (LiteRT) flatbuffer of builtin ops only.
+
+    The input shape is static, `(batch_size, height, width, channels)`; no Flex (TF Select) or
+    custom op is ever emitted: when the graph needs one, conversion fails naming the op and the
+    layer it comes from.
+
+    Args:
+        model: a `keras.Model` of any backend, or the path of a `.keras` file.
+        output_path: optional path the `.tflite` is also written to.
+        quantization: post-training quantization:
+            - None or `"float32"`: none;
+            - `"float16"`: float16 weights, float compute;
+            - `"dynamic"`: int8 weights, activations quantized on the fly (the fast CPU mode);
+            - `"int8"`: full integer, int8 weights and activations, calibrated on
+              `representative_data` (the NPU and Edge TPU mode);
+            - `"int16x8"`: full integer with int16 activations and int8 weights, calibrated.
+        representative_data: calibration images for `"int8"` and `"int16x8"`: a NumPy array, a
+            `tf.data.Dataset`, an image folder path or `"digits"` (see
+            `kvit.tflite.calibration.representative_images`). Pixels in [0, 255].
+        edgetpu: bool, build for the Edge TPU compiler: full int8, batch 1, uint8 I/O by default.
+            Check the result with `kvit.tflite.edgetpu_report`.
+        batch_size: int, the static batch size.
+        io_dtype: type of the input and output tensors: for `"int8"`, `"int8"` (default),
+            `"uint8"` or `"float32"`; for `"int16x8"`, `"int16"` (default) or `"float32"`; float
+            modes are always `"float32"`. `kvit.tflite.Interpreter` handles each.
+        per_channel: bool, per-channel weight scales (default) or one scale per tensor.
+        input_shape: `(height, width, channels)`, needed only when the model's is not static.
+        calibration_size: int, the most calibration images used.
+
+    Returns:
+        The `.tflite` model as bytes.
+
+    Raises:
+        ValueError: for an unknown mode, a missing, empty or wrong-shape `representative_data`,
+            or a graph that needs non-builtin ops.
+    """
+    mode = _quantization_mode(quantization, edgetpu)
+    io_dtype = _io_dtype(mode, io_dtype, edgetpu)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}.")
+    if edgetpu and batch_size != 1:
+        raise ValueError(f"`batch_size` must be 1 with `edgetpu=True` (the Edge TPU runs batch 1), got {batch_size}.")
+    if mode in CALIBRATED_MODES and representative_data is None:
+        raise ValueError(f"`representative_data` is required by quantization={mode!r}.")
+    if mode not in CALIBRATED_MODES and representative_data is not None:
+        raise ValueError(
+            f"`representative_data` is only used by {CALIBRATED_MODES}, not quantization={mode!r}."
+        )
+    keras_model, path = _load(model)
+    settings = ConversionSettings(
+        quantization=mode,
+        io_dtype=io_dtype,
+        per_channel=bool(per_channel),
+        batch_size=batch_size,
+        input_shape=_static_input_shape(keras_model, input_shape),
+    )
+    images = None
+    if mode in CALIBRATED_MODES:
+        images = representative_images(representative_data, settings.input_shape, calibration_size)
+        if len(images) < batch_size:
+            raise ValueError(
+                f"`representative_data` has {len(images)} images, fewer than `batch_size`={batch_size}."
+            )
+    if keras.backend.backend() == "tensorflow":
+        content = convert_with_tensorflow(keras_model, settings, images)
+    else:
+        content = _convert_in_worker(keras_model, path, settings, images)
+    _check_runs(content)
+    if output_path is not None:
+        with open(output_path, "wb") as f:
+            f.write(content)
+    return content
+
+
+def convert_with_tensorflow(model, settings, images=None):
+    """Runs the TFLite converter on a model of the TensorFlow backend.
+
+    Args:
+        model: a `keras.Model` built under `KERAS_BACKEND=tensorflow`.
+        settings: a `ConversionSettings`.
+        images: float32 `(n, *settings.input_shape)` calibration images for calibrated modes.
+
+    Returns:
+        The `.tflite` bytes.
+    """
+    import tensorflow as tf
+    from tensorflow.lite.python.convert_phase import ConverterError
+
+    ops = tf.lite.OpsSet
+    mode = settings.quantization
+    options = {"target_spec": {"supported_ops": [ops.TFLITE_BUILTINS]}}
+    if mode != "float32":
+        options["optimizations"] = [tf.lite.Optimize.DEFAULT]
+        options["_experimental_disable_per_channel"] = not settings.per_channel
+    if mode == "float16":
+        options["target_spec"]["supported_types"] = [tf.float16]
+    if mode in CALIBRATED_MODES:
+        integer_ops = {
+            "int8": ops.TFLITE_BUILTINS_INT8,
+            "int16x8": ops.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+        }[mode]
+        options["target_spec"] = {"supported_ops": [integer_ops]}
+        batch = settings.batch_size
+        options["representative_dataset"] = lambda: (
+            [images[i : i + batch]] for i in range(0, len(images) - batch + 1, batch)
+        )
+        if settings.io_dtype != "float32":
+            options["inference_input_type"] = getattr(tf, settings.io_dtype)
+            options["inference_output_type"] = getattr(tf, settings.io_dtype)
+    signature = tf.TensorSpec((settings.batch_size, *settings.input_shape), tf.float32, name="images")
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.tflite")
+        try:
+            model.export(path, format="litert", input_signature=[signature], verbose=False, **options)
+        except ConverterError as error:
+            unsupported = _unsupported_ops(error, model)
+            if unsupported:
+                raise ValueError(
+                    f"The model needs ops that TFLite has no builtin for: {'; '.join(unsupported)}. "
+                    "kvit converts to builtin ops only (Flex/TF Select ops do not run on the LiteRT "
+                    "runtime of phones and NPUs); rewrite that layer with ops that have builtins."
+                ) from error
+            raise
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def _check_runs(content):
+    """Refuses a converted model that holds non-builtin ops or that LiteRT's kernels cannot run.
+
+    The builtin-only converter never emits Flex ops, and this makes sure of it; but it does emit
+    ops whose runtime kernel lacks the quantized type (int16 SQUARED_DIFFERENCE, say), which only
+    running the model reveals. One invocation on the builtin kernels, on a blank image, does.
+    """
+    graph = inspect_model(content)
+    custom = graph.custom_operators()
+    if custom:
+        raise ValueError(f"The converted model holds non-builtin ops {sorted({op.type for op in custom})}.")
+    interpreter = Interpreter(content, num_threads=1, xnnpack=False)
+    try:
+        interpreter(np.zeros(interpreter.input_shape, "float32"))
+    except RuntimeError as error:
+        node = re.search(r"Node number (\d+)", str(error))
+        where = ""
+        if node and int(node.group(1)) < len(graph.operators):
+            op = graph.operators[int(node.group(1))]
+            where = f" Op #{op.index} {op.type} ({op.outputs[0].name.split(';')[0]})."
+        raise ValueError(
+            f"The converted model does not run on the LiteRT runtime: {str(error).strip()}{where}"
+        ) from error
+
+
+def _quantization_mode(quantization, edgetpu):
+    if quantization is not None and quantization not in QUANTIZATION_MODES:
+        raise ValueError(
+            f"`quantization` must be None or one of {QUANTIZATION_MODES}, got {quantization!r}."
+        )
+    if edgetpu:
+        if quantization not in (None, "int8"):
+            raise ValueError(
+                "`edgetpu=True` needs full-integer int8; leave `quantization` None or 'int8', "
+                f"got {quantization!r}."
+            )
+        return "int8"
+    return quantization or "float32"
+
+
+def _io_dtype(mode, io_dtype, edgetpu):
+    allowed = EDGETPU_IO_DTYPES if edgetpu else IO_DTYPES[mode]
+    if io_dtype is None:
+        return allowed[0]
+    if io_dtype not in allowed:
+        raise ValueError(
+            f"`io_dtype` must be one of {allowed} for quantization={mode!r}"
+            f"{' with edgetpu=True' if edgetpu else ''}, got {io_dtype!r}."
+        )
+    return io_dtype
+
+
+def _load(model):
+    """Returns `(keras_model, path)`: the model, and the `.keras` file it came from (or None)."""
+    if isinstance(model, keras.Model):
+        return model, None
+    if not isinstance(model, (str, os.PathLike)):
+        raise ValueError(f"`model` must be a keras.Model or a .keras path, got {type(model).__name__}.")
+    path = os.fspath(model)
+    if not path.endswith(".keras") or not os.path.isfile(path):
+        raise ValueError(f"`model` {path!r} is not an existing .keras file.")
+    return keras.saving.load_model(path, compile=False), path
+
+
+def _static_input_shape(model, input_shape):
+    if len(model.inputs) != 1:
+        raise ValueError(f"kvit converts image models with one input; {model.name!r} has {len(model.inputs)}.")
+    model_shape = tuple(model.inputs[0].shape[1:])
+    if input_shape is None:
+        if None in model_shape:
+            raise ValueError(
+                f"{model.name!r} takes inputs of shape {model_shape}; pass a static `input_shape`."
+            )
+        return model_shape
+    input_shape = tuple(int(d) for d in input_shape)
+    if len(input_shape) != len(model_shape) or any(
+        m is not None and m != d for m, d in zip(model_shape, input_shape)
+    ):
+        raise ValueError(f"`input_shape` {input_shape} does not fit the model's {model_shape}.")
+    return input_shape
+
+
+def _unsupported_ops(error, model):
+    """`["Erf (layer 'blocks_0/mlp')", ...]` for the ops a ConverterError says need Flex or custom ops."""
+    names = {layer.name for layer in model._flatten_layers(include_self=False)}
+    found = []
+    for data in getattr(error, "errors", []):
+        if data.error_code not in (data.ERROR_NEEDS_FLEX_OPS, data.ERROR_NEEDS_CUSTOM_OPS):
+            continue
+        op = data.operator.name.removeprefix("tf.")
+        locations = [call.name for call in data.location.call] + [data.location.name]
+        layers = [layer for layer in (_layer_path(loc, names) for loc in locations) if layer]
+        found.append(f"{op} (layer {layers[0]!r})" if layers else op)
+    return list(dict.fromkeys(found))
+
+
+def _layer_path(location, layer_names):
+    """The Keras layers named in a converter location such as `model_1/blocks_0/attn_1/Erf@fn`."""
+    scopes = location.split("@")[0].split("/")[:-1]
+    path = []
+    for scope in scopes:
+        base = re.sub(r"_\d+$", "", scope)
+        if scope in layer_names or base in layer_names:
+            path.append(scope if scope in layer_names else base)
+    return "/".join(path)
+
+
+def _convert_in_worker(model, path, settings, images):
+    """Converts in a `KERAS_BACKEND=tensorflow` process: the way for JAX and PyTorch models."""
+    with tempfile.TemporaryDirectory() as folder:
+        if path is None:
+            path = os.path.join(folder, "model.keras")
+            model.save(path)
+        request = {
+            "model": os.path.abspath(path),
+            "settings": dataclasses.asdict(settings),
+            "images": None,
+            "output": os.path.join(folder, "model.tflite"),
+            "error": os.path.join(folder, "error.txt"),
+        }
+        if images is not None:
+            request["images"] = os.path.join(folder, "images.npy")
+            np.save(request["images"], images)
+        request_path = os.path.join(folder, "request.json")
+        with open(request_path, "w") as f:
+            json.dump(request, f)
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = {
+            **os.environ,
+            "KERAS_BACKEND": "tensorflow",
+            "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "kvit.tflite", request_path], env=env, capture_output=True, text=True
+        )
+        if os.path.isfile(request["error"]):
+            with open(request["error"]) as f:
+                raise ValueError(f.read())
+        if result.returncode != 0 or not os.path.isfile(request["output"]):
+            raise RuntimeError(
+                f"The TensorFlow conversion worker failed (exit code {result.returncode}):\n"
+                + result.stderr[-4000:]
+            )
+        with open(request["output"], "rb") as f:
+            return f.read()
+
+
+def run_request(request_path):
+    """The worker's side of `_convert_in_worker`: converts the request's `.keras` model.
+
+    A `ValueError` (an unsupported op, say) is written to the request's error file for the parent
+    to raise as its own; anything else fails the process.
+    """
+    with open(request_path) as f:
+        request = json.load(f)
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError("The conversion worker must run with KERAS_BACKEND=tensorflow.")
+    settings = request["settings"]
+    settings = ConversionSettings(**{**settings, "input_shape": tuple(settings["input_shape"])})
+    images = None if request["images"] is None else np.load(request["images"])
+    try:
+        model = keras.saving.load_model(request["model"], compile=False)
+        content = convert_with_tensorflow(model, settings, images)
+    except ValueError as error:
+        with open(request["error"], "w") as f:
+            f.write(str(error))
+        return
+    with open(request["output"], "wb") as f:
+        f.write(content)
