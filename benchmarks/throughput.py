@@ -1,0 +1,130 @@
+"""Inference throughput of a kvit application on each Keras backend, beside timm, in one run.
+
+    python benchmarks/throughput.py --model ViTS16 --timm vit_small_patch16_224
+
+Each backend runs in its own process (Keras fixes its backend at import), compiled the way it runs
+best for inference: JAX `jit` of the stateless call, TensorFlow `tf.function(jit_compile=True)`,
+PyTorch eager under `no_grad`. timm runs eager under `no_grad` with the same thread count. Prints
+images per second at each batch size and the ratio to timm. Run it alone: other jobs on the
+machine's cores spoil the figures.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def measure(step, images, iters, warmup):
+    for _ in range(warmup):
+        step(images)
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        step(images)
+        times.append(time.perf_counter() - start)
+    return len(images) / float(np.median(times))
+
+
+def keras_step(model):
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        call = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=False)[0])
+        tv = [v.value for v in model.trainable_variables]
+        ntv = [v.value for v in model.non_trainable_variables]
+        return lambda x: call(tv, ntv, x).block_until_ready()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        call = tf.function(lambda x: model(x, training=False), jit_compile=True)
+        return lambda x: call(x).numpy()
+    import torch
+
+    def step(x):
+        with torch.no_grad():
+            return model(x, training=False).cpu()
+
+    return step
+
+
+def run_backend(args):
+    import keras
+
+    import kvit
+
+    model = kvit.applications.get(args.model, input_shape=tuple(args.input_shape) if args.input_shape else None)
+    size = model.inputs[0].shape[1:]
+    step = keras_step(model)
+    results = {}
+    for batch in args.batch_sizes:
+        x = keras.ops.convert_to_tensor(np.random.RandomState(0).uniform(0, 255, (batch, *size)).astype("float32"))
+        results[batch] = measure(step, x, args.iters, args.warmup)
+    print(json.dumps(results))
+
+
+def run_timm(args):
+    import torch
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+    from reference import import_timm
+
+    model = import_timm().create_model(args.timm, pretrained=False).eval()
+    size = args.input_shape or model.pretrained_cfg["input_size"][1:] + (3,)
+    results = {}
+    for batch in args.batch_sizes:
+        x = torch.rand(batch, 3, size[0], size[1]) * 255
+
+        def step(images):
+            with torch.no_grad():
+                return model(images)
+
+        results[batch] = measure(step, x, args.iters, args.warmup)
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="ViTS16", help="kvit application name")
+    parser.add_argument("--timm", default="vit_small_patch16_224", help="timm model name (the anchor)")
+    parser.add_argument("--input-shape", type=int, nargs=3, default=None)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--iters", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--backend", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.backend:
+        return run_backend(args)
+
+    import torch
+
+    threads = torch.get_num_threads()
+    anchor = run_timm(args)
+    rows = {"timm (torch eager)": anchor}
+    for backend in BACKENDS:
+        command = [sys.executable, __file__, "--backend", backend, *sys.argv[1:]]
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+        rows[f"kvit {backend}"] = {int(k): v for k, v in json.loads(out.strip().splitlines()[-1]).items()}
+
+    print(f"{args.model} vs timm {args.timm}; {threads} torch threads; median of {args.iters} runs")
+    header = "".join(f"{f'batch {b} img/s':>16}{'x timm':>8}" for b in args.batch_sizes)
+    print(f"{'':<22}{header}")
+    for name, result in rows.items():
+        cells = "".join(f"{result[b]:>16.1f}{result[b] / anchor[b]:>8.2f}" for b in args.batch_sizes)
+        print(f"{name:<22}{cells}")
+    best = {b: max(r[b] for n, r in rows.items() if n.startswith("kvit")) / anchor[b] for b in args.batch_sizes}
+    print("best kvit backend / timm: " + ", ".join(f"batch {b}: {v:.2f}x" for b, v in best.items()))
+
+
+if __name__ == "__main__":
+    main()
