@@ -15,7 +15,7 @@ def _preset(title, variant, patch_size, hub_id, license, summary, stats, distill
         hub_id=hub_id,
         license=license,
         summary=summary,
-        config=dict(patch_size=patch_size, distilled=distilled, **vit.VIT_VARIANTS[variant]),
+        config=dict(distilled=distilled, **vit.vit_config(variant, patch_size)),
         **stats,
     )
 

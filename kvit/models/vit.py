@@ -34,6 +34,15 @@ HEAD_LAYERS = ("fc_norm", "head", "head_dist")
 LAYER_NORM_EPSILON = 1e-6
 
 
+def vit_config(variant, patch_size):
+    """The builder arguments of a table variant, e.g. `ViT(**vit_config("small", 16))`."""
+    if variant not in VIT_VARIANTS:
+        raise ValueError(f"Unknown ViT `variant` {variant!r}; expected one of {sorted(VIT_VARIANTS)}.")
+    if patch_size not in PATCH_SIZES:
+        raise ValueError(f"`patch_size` must be one of {PATCH_SIZES} for a table variant, got {patch_size}.")
+    return dict(patch_size=patch_size, **VIT_VARIANTS[variant])
+
+
 def ViT(
     input_shape=(224, 224, 3),
     patch_size=16,

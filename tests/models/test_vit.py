@@ -70,7 +70,7 @@ def test_resampled_position_embedding_matches_timm(tmp_path):
 def test_global_average_pooling_matches_timm(tmp_path):
     reference, path = timm_checkpoint(tmp_path, "vit_tiny_patch16_224", global_pool="avg", img_size=64)
     model = vit.ViT(
-        input_shape=(64, 64, 3), global_pool="avg", include_preprocessing=False, **vit.VIT_VARIANTS["tiny"]
+        input_shape=(64, 64, 3), global_pool="avg", include_preprocessing=False, **vit.vit_config("tiny", 16)
     )
     kvit.applications.load_weights(model, path, vit.convert_timm_checkpoint, vit.HEAD_LAYERS)
     x = images((64, 64, 3))
@@ -160,6 +160,10 @@ def test_bad_arguments_name_themselves():
         kvit.applications.ViTTi16(weights="imagenet", input_shape=(224, 224, 1))
     with pytest.raises(ValueError, match="Unknown model 'ViTZ16'"):
         kvit.applications.get("ViTZ16")
+    with pytest.raises(ValueError, match="Unknown ViT `variant` 'gigantic'"):
+        vit.vit_config("gigantic", 16)
+    with pytest.raises(ValueError, match="patch_size"):
+        vit.vit_config("small", 12)
     with pytest.raises(ValueError, match="global_pool"):
         small_vit(global_pool="max")
     with pytest.raises(ValueError, match="pooling"):
