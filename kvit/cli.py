@@ -1,7 +1,11 @@
 """The `kvit` command line."""
 
 import argparse
+import os
 import sys
+
+# Full int8 may lose at most this many points of held-out accuracy against float32.
+INT8_BUDGET_POINTS = 1
 
 
 def quickstart(args):
@@ -11,27 +15,151 @@ def quickstart(args):
     print(f"held-out accuracy: {result['accuracy']:.4f} ({len(result['test'][1])} digits)")
     print(f"training time: {result['seconds']:.1f} s")
     print(f"saved: {result['path']}")
-    return result
+    rows = recipe.phone_step(result, args.output, num_threads=args.threads)
+    print()
+    print(f"phone step: TFLite on the LiteRT interpreter, XNNPACK, batch 1, {_threads(args.threads)}")
+    print(f"{'model':<10} {'size':>10} {'held-out acc':>13} {'agreement':>10} {'median':>10}")
+    print(f"{'keras':<10} {'':>10} {result['accuracy']:>13.4f} {'':>10} {'':>10}")
+    for row in rows:
+        print(
+            f"{row['mode']:<10} {row['size_kb']:>7.1f} KB {row['accuracy']:>13.4f} "
+            f"{row['agreement']:>10.4f} {row['median_ms']:>7.3f} ms"
+        )
+    accuracy = {row["mode"]: row["accuracy"] for row in rows}
+    points = 100 * (accuracy["int8"] - accuracy["float32"])
+    budget = "within" if points >= -INT8_BUDGET_POINTS else "OVER"
+    print(
+        f"full int8 vs float32: {points:+.2f} accuracy points "
+        f"({budget} the {INT8_BUDGET_POINTS}-point budget)"
+    )
+    print(f"saved: {', '.join(row['path'] for row in rows)}")
+    return 0
+
+
+def convert(args):
+    import numpy as np
+
+    from kvit import tflite
+
+    calibration = args.calibration
+    if calibration is not None and calibration.endswith(".npy"):
+        calibration = np.load(calibration)
+    mode = "int8" if args.edgetpu else args.quantization
+    suffix = "" if mode == "float32" else f"_{mode}"
+    output = args.output or f"{os.path.splitext(args.model)[0]}{suffix}.tflite"
+    content = tflite.convert(
+        args.model,
+        output,
+        quantization=mode,
+        representative_data=calibration,
+        edgetpu=args.edgetpu,
+        batch_size=args.batch_size,
+        io_dtype=args.io_dtype,
+        per_channel=not args.per_tensor,
+        calibration_size=args.calibration_size,
+    )
+    graph = tflite.inspect_model(content)
+    (tensor,) = graph.inputs
+    print(
+        f"saved: {output} ({len(content) / 1024:.1f} KB, {len(graph.operators)} ops, "
+        f"{mode}, input {tensor.dtype} {tensor.shape})"
+    )
+    islands = graph.float_operators()
+    if mode in ("int8", "int16x8"):
+        print("fully integer" if not islands else f"float ops left: {sorted({op.type for op in islands})}")
+    return 0
+
+
+def bench(args):
+    from kvit import tflite
+
+    results = tflite.benchmark(
+        args.model,
+        num_threads=args.threads,
+        warmup_runs=args.warmup,
+        runs=args.runs,
+        runtimes=args.runtimes,
+    )
+    batch = tflite.Interpreter(args.model).input_shape[0]
+    print(f"{args.model}: batch {batch}, {_threads(args.threads)}, {args.runs} runs")
+    print(f"{'runtime':<10} {'median':>10} {'p90':>10} {'img/s':>9}")
+    for name, result in results.items():
+        print(
+            f"{name:<10} {result['median_ms']:>7.3f} ms {result['p90_ms']:>7.3f} ms "
+            f"{result['images_per_second']:>9.1f}"
+        )
+    return 0
+
+
+def edgetpu(args):
+    from kvit import tflite
+
+    report = tflite.edgetpu_report(args.model)
+    print(report)
+    return 0 if report.mapped_operators == len(report.operators) else 1
+
+
+def _threads(num_threads):
+    from kvit.tflite.interpreter import available_cores
+
+    count = num_threads or available_cores()
+    return f"{count} thread{'s' if count > 1 else ''}"
 
 
 def build_parser():
+    from kvit.tflite.benchmark import RUNTIMES
+    from kvit.tflite.converter import QUANTIZATION_MODES
+
     parser = argparse.ArgumentParser(prog="kvit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser(
-        "quickstart", help="train a small ViT on the embedded digits and save it (the main job)"
+        "quickstart",
+        help="train a small ViT on the embedded digits, save it, and convert it for phones (the main job)",
     )
     p.add_argument("--output", default="kvit-quickstart", help="output folder (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=30, help="training epochs (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=None, help="interpreter threads (default: all cores)")
     p.set_defaults(run=quickstart)
+
+    p = commands.add_parser("convert", help="convert a .keras model to a builtin-only .tflite")
+    p.add_argument("model", help="the .keras file")
+    p.add_argument("-o", "--output", help="the .tflite file (default: next to the model, named by mode)")
+    p.add_argument("--quantization", default="float32", choices=QUANTIZATION_MODES, help="(default: %(default)s)")
+    p.add_argument(
+        "--calibration",
+        help="calibration images for int8/int16x8: 'digits', an image folder, or a .npy array "
+        "(n, height, width, channels) of [0, 255] pixels",
+    )
+    p.add_argument("--calibration-size", type=int, default=200, help="most calibration images (default: %(default)s)")
+    p.add_argument("--io-dtype", help="input/output type: int8|uint8|float32 for int8, int16|float32 for int16x8")
+    p.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor (default: per channel)")
+    p.add_argument("--edgetpu", action="store_true", help="for the Edge TPU compiler: full int8, batch 1, uint8 I/O")
+    p.add_argument("--batch-size", type=int, default=1, help="static batch size (default: %(default)s)")
+    p.set_defaults(run=convert)
+
+    p = commands.add_parser("bench", help="time a .tflite model with and without XNNPACK")
+    p.add_argument("model", help="the .tflite file")
+    p.add_argument("--threads", type=int, default=None, help="interpreter threads (default: all cores)")
+    p.add_argument("--runs", type=int, default=50, help="timed runs (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed runs first (default: %(default)s)")
+    p.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=list(RUNTIMES), help="(default: both)")
+    p.set_defaults(run=bench)
+
+    p = commands.add_parser(
+        "edgetpu",
+        help="check a .tflite against the Edge TPU's published rules (static: the compiler does not "
+        "run); exit status 1 when some op would fall back to the CPU",
+    )
+    p.add_argument("model", help="the .tflite file")
+    p.set_defaults(run=edgetpu)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    args.run(args)
-    return 0
+    return args.run(args)
 
 
 if __name__ == "__main__":

@@ -39,13 +39,13 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.proj.build(input_shape)
 
     def call(self, x, training=None):
-        batch, tokens, dim = ops.shape(x)[0], x.shape[1], x.shape[2]
+        batch, dim = ops.shape(x)[0], x.shape[2]
         heads = [
-            ops.reshape(t, (batch, tokens, self.num_heads, self.head_dim))
+            ops.reshape(t, (batch, -1, self.num_heads, self.head_dim))
             for t in ops.split(self.qkv(x), 3, axis=-1)
         ]
         x = ops.dot_product_attention(*heads)
-        x = self.proj(ops.reshape(x, (batch, tokens, dim)))
+        x = self.proj(ops.reshape(x, (batch, -1, dim)))
         return self.dropout(x, training=training)
 
     def get_config(self):

@@ -1,4 +1,3 @@
-import numpy as np
 from keras import ops
 
 
@@ -6,13 +5,14 @@ def resize_bilinear(x, size, align_corners=False):
     """PyTorch's `F.interpolate(x, size, mode="bilinear", align_corners=...)` on channels-last maps.
 
     `keras.ops.image.resize` has no `align_corners`, and its backends disagree on how they
-    downsample; this one computes PyTorch's source coordinates in NumPy for the static sizes and
-    interpolates each axis with two gathers at constant indices, so it is exact on every backend
-    and lowers to TFLite `GATHER`, `SUB`, `MUL` and `ADD` builtins.
+    downsample. This computes PyTorch's source coordinates and weights (in float32, as PyTorch
+    does) and interpolates each axis with two gathers, so it matches PyTorch on every backend.
+    For static sizes the coordinates are constants, and a TFLite graph keeps only `GATHER`, `MUL`
+    and `ADD`; sizes may also be scalar tensors (a TensorFlow graph of an any-size model).
 
     Args:
-        x: tensor `(batch, height, width, channels)` with static height and width.
-        size: `(new_height, new_width)`.
+        x: tensor `(batch, height, width, channels)`.
+        size: `(new_height, new_width)`, ints or scalar tensors.
         align_corners: bool, PyTorch's flag: True maps corner pixel centres onto each other,
             False (half-pixel centres) is PyTorch's default.
 
@@ -20,27 +20,25 @@ def resize_bilinear(x, size, align_corners=False):
         Tensor `(batch, new_height, new_width, channels)`.
     """
     for axis, new_size in ((1, size[0]), (2, size[1])):
-        old_size = x.shape[axis]
-        if old_size == new_size:
+        old_size = ops.shape(x)[axis]
+        if isinstance(old_size, int) and isinstance(new_size, int) and old_size == new_size:
             continue
-        low, high, weight = _linear_taps(old_size, new_size, align_corners)
-        weight_shape = [1, 1, 1, 1]
-        weight_shape[axis] = new_size
-        weight = ops.convert_to_tensor(weight.reshape(weight_shape), dtype=x.dtype)
-        x_low = ops.take(x, low, axis=axis)
-        x_high = ops.take(x, high, axis=axis)
-        x = x_low + (x_high - x_low) * weight
+        low, high, high_weight = _linear_taps(old_size, new_size, align_corners)
+        shape = [1, 1, 1, 1]
+        shape[axis] = -1
+        high_weight = ops.cast(ops.reshape(high_weight, shape), x.dtype)
+        x = ops.take(x, low, axis=axis) * (1.0 - high_weight) + ops.take(x, high, axis=axis) * high_weight
     return x
 
 
 def _linear_taps(old_size, new_size, align_corners):
-    """Source indices and weights of 1-D linear interpolation, as `upsample_bilinear2d` computes them."""
-    target = np.arange(new_size, dtype=np.float64)
+    """Source indices and the weight of the upper one, as PyTorch's `upsample_bilinear2d` computes them."""
+    target = ops.arange(new_size, dtype="float32")
+    old, new = ops.cast(old_size, "float32"), ops.cast(new_size, "float32")
     if align_corners:
-        scale = (old_size - 1) / (new_size - 1) if new_size > 1 else 0.0
-        source = target * scale
+        source = target * ((old - 1.0) / ops.maximum(new - 1.0, 1.0))
     else:
-        source = np.maximum((target + 0.5) * (old_size / new_size) - 0.5, 0.0)
-    low = np.minimum(np.floor(source).astype("int32"), old_size - 1)
-    high = np.minimum(low + 1, old_size - 1)
-    return low, high, (source - low).astype("float32")
+        source = ops.maximum((old / new) * (target + 0.5) - 0.5, 0.0)
+    low = ops.minimum(ops.floor(source), old - 1.0)
+    high = ops.minimum(low + 1.0, old - 1.0)
+    return ops.cast(low, "int32"), ops.cast(high, "int32"), source - low

@@ -55,12 +55,11 @@ class InvertedResidual(keras.layers.Layer):
         self.epsilon = epsilon
         self.drop_path_rate = drop_path_rate
         self.project_conv = ConvNormAct(filters, 1, activation=None, epsilon=epsilon, name="project_conv")
-        self.drop_path = DropPath(drop_path_rate)
 
     def build(self, input_shape):
         channels = input_shape[-1]
         hidden = make_divisible(channels * self.expansion_ratio)
-        self.has_residual = self.strides == 1 and channels == self.filters
+        self.drop_path = DropPath(self.drop_path_rate) if self.strides == 1 and channels == self.filters else None
         self.expand_conv = ConvNormAct(hidden, 1, activation=self.activation, epsilon=self.epsilon, name="expand_conv")
         self.depthwise_conv = ConvNormAct(
             hidden,
@@ -80,7 +79,7 @@ class InvertedResidual(keras.layers.Layer):
         x = self.expand_conv(inputs, training=training)
         x = self.depthwise_conv(x, training=training)
         x = self.project_conv(x, training=training)
-        if self.has_residual:
+        if self.drop_path is not None:
             x = inputs + self.drop_path(x, training=training)
         return x
 

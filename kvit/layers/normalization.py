@@ -9,7 +9,8 @@ class LayerNorm(keras.layers.Layer):
     Numerically the same as `keras.layers.LayerNormalization`, but the TensorFlow backend lowers
     Keras' own layer with a `NEG` on the mean, which TFLite's int8 and 16x8 quantizers leave in
     float. This form lowers to `MEAN`, `SUB`, `MUL`, `RSQRT` and `ADD` only, so a quantized graph
-    stays fully integer. The epsilon has no default: the reference models use 1e-6 (ViT) and 1e-5
+    stays fully integer. The square is a `MUL`, not `ops.square`: the converter would fuse that into
+    `SQUARED_DIFFERENCE`, which LiteRT cannot run in 16x8. The epsilon has no default: the reference models use 1e-6 (ViT) and 1e-5
     (Swin, MobileViT), never Keras' 1e-3.
 
     Args:
@@ -30,7 +31,7 @@ class LayerNorm(keras.layers.Layer):
     def call(self, x):
         mean = ops.mean(x, axis=-1, keepdims=True)
         centered = x - mean
-        variance = ops.mean(ops.square(centered), axis=-1, keepdims=True)
+        variance = ops.mean(centered * centered, axis=-1, keepdims=True)
         return centered * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
 
     def get_config(self):

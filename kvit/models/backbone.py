@@ -9,12 +9,18 @@ def image_input(input_shape, input_tensor):
     """Returns `(inputs, images)` for a builder, following keras.applications.
 
     Args:
-        input_shape: `(height, width, channels)`.
+        input_shape: `(height, width, channels)`; height and width may be None for families that
+            take any image size.
         input_tensor: optional Keras tensor (another model's output) to build on.
     """
-    if len(input_shape) != 3 or any(d is None or d <= 0 for d in input_shape):
+    if (
+        len(input_shape) != 3
+        or input_shape[-1] is None
+        or any(d is not None and d <= 0 for d in input_shape)
+    ):
         raise ValueError(
-            f"`input_shape` must be (height, width, channels) with positive sizes, got {input_shape}."
+            f"`input_shape` must be (height, width, channels) with positive sizes (height and width "
+            f"may be None where the family allows any size), got {input_shape}."
         )
     if input_tensor is None:
         inputs = keras.Input(shape=input_shape, name="images")

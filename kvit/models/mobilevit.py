@@ -1,12 +1,13 @@
 """MobileViT (Mehta & Rastegari 2022) and MobileViTv2 (Mehta & Rastegari 2023), as timm builds them.
 
 Reference: `timm/models/mobilevit.py` (the blocks) on `timm/models/byobnet.py` (stem, stages, head).
-A 3x3 stride-2 stem, five stages of MobileNetV2 inverted residuals (strides 2 to 32 in all), the
-last three each ending in a MobileViT block, then (v1 only) a 1x1 `final_conv` and the classifier.
+A 3x3 stride-2 stem; stages of MobileNetV2 inverted residuals, each but the first halving the map
+(timm's variants: five stages, strides 2 to 32), the last ones ending in a MobileViT block; then
+(v1 only) a 1x1 `final_conv`, and the classifier. Any image size works, including `None` (for
+multi-scale training): maps the patches do not tile are resized inside the blocks, as in timm.
 """
 
 import functools
-import math
 import re
 
 import keras
@@ -69,14 +70,14 @@ def unfold_patches(x, patch_size):
     `(row, col)` indexes axis 2 row-major. Two rank-4 transposes, as TFLite's builtins require.
 
     Args:
-        x: `(batch, height, width, channels)`, static sizes divisible by `patch_size`.
+        x: `(batch, height, width, channels)`, height and width divisible by `patch_size`.
         patch_size: int, side of the square patch.
 
     Returns:
         `(batch, patch_size ** 2, (height // patch_size) * (width // patch_size), channels)`.
     """
-    height, width, channels = x.shape[1:]
-    rows, cols = height // patch_size, width // patch_size
+    height, width = ops.shape(x)[1:3]
+    rows, cols, channels = height // patch_size, width // patch_size, x.shape[-1]
     x = ops.reshape(x, (-1, rows, patch_size, cols * patch_size * channels))
     x = ops.transpose(x, (0, 2, 1, 3))  # (batch, dy, row, (col, dx, channel))
     x = ops.reshape(x, (-1, rows * cols, patch_size, channels))
@@ -96,7 +97,13 @@ def fold_patches(x, size, patch_size):
 
 
 def _patch_multiple(size, patch_size):
-    return tuple(math.ceil(s / patch_size) * patch_size for s in size)
+    """`size` rounded up to multiples of `patch_size`; ints or, in any-size TensorFlow graphs, tensors."""
+    return tuple(-(-s // patch_size) * patch_size if s is not None else None for s in size)
+
+
+def _needs_resize(size, padded):
+    # A size unknown while tracing may need it; resizing to the same size is exactly the identity.
+    return not all(isinstance(s, int) for s in size) or padded != size
 
 
 @keras.saving.register_keras_serializable(package="kvit")
@@ -165,8 +172,9 @@ class MobileViTBlock(keras.layers.Layer):
         self.conv_fusion = ConvNormAct(channels, self.kernel_size, epsilon=EPSILON, name="conv_fusion")
         self.conv_kxk.build(input_shape)
         self.conv_1x1.build(input_shape)
-        rows, cols = (s // self.patch_size for s in _patch_multiple((height, width), self.patch_size))
-        tokens_shape = (None, rows * cols, self.transformer_width)
+        padded = _patch_multiple((height, width), self.patch_size)
+        tokens = None if None in padded else (padded[0] // self.patch_size) * (padded[1] // self.patch_size)
+        tokens_shape = (None, tokens, self.transformer_width)
         for layer in (*self.transformer, self.norm):
             layer.build(tokens_shape)
         self.conv_proj.build((batch, height, width, self.transformer_width))
@@ -174,24 +182,22 @@ class MobileViTBlock(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         x = self.conv_1x1(self.conv_kxk(inputs, training=training))
-        size = tuple(x.shape[1:3])
+        size = tuple(ops.shape(x)[1:3])
         padded = _patch_multiple(size, self.patch_size)
-        if padded != size:
+        resize = _needs_resize(size, padded)
+        if resize:
             x = resize_bilinear(x, padded)
         patches = unfold_patches(x, self.patch_size)
-        _, pixels, num_patches, dim = patches.shape
-        tokens = ops.reshape(patches, (-1, num_patches, dim))
+        pixels, num_patches, dim = self.patch_size**2, ops.shape(patches)[2], self.transformer_width
+        tokens = ops.reshape(patches, (-1, num_patches, dim))  # the pixel offset joins the batch
         for block in self.transformer:
             tokens = block(tokens, training=training)
         tokens = self.norm(tokens)
         x = fold_patches(ops.reshape(tokens, (-1, pixels, num_patches, dim)), padded, self.patch_size)
-        if padded != size:
+        if resize:
             x = resize_bilinear(x, size)
         x = self.conv_proj(x, training=training)
         return self.conv_fusion(ops.concatenate([inputs, x], axis=-1), training=training)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
 
     def get_config(self):
         return {
@@ -260,7 +266,8 @@ class LinearSelfAttention(keras.layers.Layer):
 
     def call(self, x):
         dim = x.shape[-1]
-        scores, keys, values = ops.split(self.qkv_proj(x), [1, 1 + dim], axis=-1)
+        qkv = self.qkv_proj(x)
+        scores, keys, values = qkv[..., :1], qkv[..., 1 : 1 + dim], qkv[..., 1 + dim :]
         scores = ops.softmax(scores, axis=2)
         context = ops.sum(keys * scores, axis=2, keepdims=True)
         return self.out_proj(ops.relu(values) * context)
@@ -357,15 +364,16 @@ class MobileViTV2Block(keras.layers.Layer):
         self.conv_kxk.build(padded_shape)
         self.conv_1x1.build(padded_shape)
         pixels = self.patch_size * self.patch_size
-        tokens_shape = (batch, pixels, (height * width) // pixels, self.transformer_width)
+        tokens = None if height is None or width is None else (height * width) // pixels
+        tokens_shape = (batch, pixels, tokens, self.transformer_width)
         for layer in (*self.transformer, self.norm):
             layer.build(tokens_shape)
         self.conv_proj.build((batch, height, width, self.transformer_width))
 
     def call(self, x, training=None):
-        size = tuple(x.shape[1:3])
+        size = tuple(ops.shape(x)[1:3])
         padded = _patch_multiple(size, self.patch_size)
-        if padded != size:
+        if _needs_resize(size, padded):
             x = resize_bilinear(x, padded, align_corners=True)
         x = self.conv_1x1(self.conv_kxk(x, training=training))
         x = unfold_patches(x, self.patch_size)
@@ -373,9 +381,6 @@ class MobileViTV2Block(keras.layers.Layer):
             x = block(x, training=training)
         x = fold_patches(self.norm(x), padded, self.patch_size)
         return self.conv_proj(x, training=training)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], *_patch_multiple(input_shape[1:3], self.patch_size), input_shape[3])
 
     def get_config(self):
         return {
@@ -418,7 +423,8 @@ def MobileViT(
 
     Args:
         input_shape: `(height, width, channels)`; any size: maps the patches do not tile are
-            resized inside each MobileViT block, as timm does.
+            resized inside each MobileViT block, as timm does. Height and width may be None for a
+            model that takes every size (multi-scale training, `kvit.recipes.multiscale`).
         stem_width: int, channels of the 3x3 stride-2 stem.
         widths: channels of the stages, the first at stride 2, each next at twice the stride.
         depths: inverted residual blocks per stage, each at least 1.
@@ -487,9 +493,9 @@ def MobileViTV2(
     """Builds a MobileViTv2 as a functional `keras.Model`; the defaults are MobileViTv2-1.0.
 
     Args:
-        input_shape: `(height, width, channels)`; any size: a MobileViTv2 block rounds a map the
-            patches do not tile up to the next multiple (timm's rule), so later maps can be larger
-            than `ceil(size / stride)`.
+        input_shape: `(height, width, channels)`; any size, or None for height and width: a
+            MobileViTv2 block rounds a map the patches do not tile up to the next multiple (timm's
+            rule), so later maps can be larger than `ceil(size / stride)`.
         stem_width: int, channels of the 3x3 stride-2 stem.
         widths: channels of the stages, the first at stride 2, each next at twice the stride.
         depths: inverted residual blocks per stage, each at least 1.
@@ -588,9 +594,9 @@ def feature_extractor(model):
         model: a kvit MobileViT or MobileViTv2 (with or without its top).
 
     Returns:
-        `keras.Model` with the list of the five stage outputs, `(batch, height, width, channels)`
-        at strides 2, 4, 8, 16 and 32; the last is taken after `final_conv` where there is one,
-        as timm's `features_only` does.
+        `keras.Model` with the list of the stage outputs, `(batch, height, width, channels)` (for
+        timm's variants five, at strides 2, 4, 8, 16 and 32); the last is taken after
+        `final_conv` where there is one, as timm's `features_only` does.
     """
     stage_ends = {}
     for layer in model.layers:
@@ -602,7 +608,7 @@ def feature_extractor(model):
     outputs = [stage_ends[stage][1].output for stage in sorted(stage_ends)]
     if any(layer.name == "final_conv" for layer in model.layers):
         outputs[-1] = model.get_layer("final_conv").output
-    return keras.Model(model.inputs, outputs, name=f"{model.name}_features")
+    return keras.Model(model.input, outputs, name=f"{model.name}_features")
 
 
 _BLOCK_RENAMES = {"conv1_1x1": "expand_conv", "conv2_kxk": "depthwise_conv", "conv3_1x1": "project_conv"}

@@ -8,13 +8,18 @@ on PyTorch it needs litert-torch, a different converter; going through TensorFlo
 converter, and one set of quantizers, for every backend.
 """
 
+import contextlib
 import dataclasses
+import functools
 import json
+import logging
+import math
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -34,6 +39,9 @@ IO_DTYPES = {
     "int16x8": ("int16", "float32"),
 }
 EDGETPU_IO_DTYPES = ("uint8", "int8")
+# Models with more bytes of weights convert through a SavedModel rather than a frozen graph: see
+# `convert_with_tensorflow`.
+FROZEN_GRAPH_BYTES = 256 * 2**20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +79,16 @@ def convert(
 
     The input shape is static, `(batch_size, height, width, channels)`; no Flex (TF Select) or
     custom op is ever emitted: when the graph needs one, conversion fails naming the op and the
-    layer it comes from.
+    layer it comes from. The result is run once on LiteRT's builtin kernels before it is returned,
+    so a model the runtime cannot run is refused here, not on the phone.
+
+    A model of the JAX or PyTorch backend is converted by a TensorFlow worker process that loads
+    its `.keras` file. The worker imports kvit, so kvit's layers load; a model with custom layers
+    of your own should be saved as `.keras` and converted in a `KERAS_BACKEND=tensorflow` process
+    that imports them.
+
+    For full-integer modes, prefer a model that outputs logits (`classifier_activation=None`):
+    an int8 softmax over many classes rounds small probabilities to the same code.
 
     Args:
         model: a `keras.Model` of any backend, or the path of a `.keras` file.
@@ -101,14 +118,17 @@ def convert(
 
     Raises:
         ValueError: for an unknown mode, a missing, empty or wrong-shape `representative_data`,
-            or a graph that needs non-builtin ops.
+            a graph that needs non-builtin ops, or a converted model that LiteRT cannot run
+            (a quantized kernel it lacks).
     """
     mode = _quantization_mode(quantization, edgetpu)
     io_dtype = _io_dtype(mode, io_dtype, edgetpu)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}.")
     if edgetpu and batch_size != 1:
-        raise ValueError(f"`batch_size` must be 1 with `edgetpu=True` (the Edge TPU runs batch 1), got {batch_size}.")
+        raise ValueError(
+            f"`batch_size` must be 1 with `edgetpu=True` (the Edge TPU runs batch 1), got {batch_size}."
+        )
     if mode in CALIBRATED_MODES and representative_data is None:
         raise ValueError(f"`representative_data` is required by quantization={mode!r}.")
     if mode not in CALIBRATED_MODES and representative_data is not None:
@@ -144,6 +164,15 @@ def convert(
 def convert_with_tensorflow(model, settings, images=None):
     """Runs the TFLite converter on a model of the TensorFlow backend.
 
+    The model's inference call (`training=False`) is traced once at the static input shape and
+    the converter freezes its variables into the graph: the graph `model.export(...,
+    format="litert")` gives, op for op, without writing and re-reading a SavedModel, which takes
+    four to six times as long. Freezing copies the weights through several graph forms, though
+    (a peak of about 25 times their size, against 10 through a SavedModel), and a frozen graph
+    is a protobuf, which cannot pass 2 GB. So models with more than `FROZEN_GRAPH_BYTES` of
+    weights (ViT-B and up) go through a SavedModel, and their `.tflite` keeps the weights after
+    the flatbuffer (buffer offsets), past the flatbuffer's own 2 GB limit (ViT-H in float32).
+
     Args:
         model: a `keras.Model` built under `KERAS_BACKEND=tensorflow`.
         settings: a `ConversionSettings`.
@@ -155,32 +184,33 @@ def convert_with_tensorflow(model, settings, images=None):
     import tensorflow as tf
     from tensorflow.lite.python.convert_phase import ConverterError
 
-    ops = tf.lite.OpsSet
-    mode = settings.quantization
-    options = {"target_spec": {"supported_ops": [ops.TFLITE_BUILTINS]}}
-    if mode != "float32":
-        options["optimizations"] = [tf.lite.Optimize.DEFAULT]
-        options["_experimental_disable_per_channel"] = not settings.per_channel
-    if mode == "float16":
-        options["target_spec"]["supported_types"] = [tf.float16]
-    if mode in CALIBRATED_MODES:
-        integer_ops = {
-            "int8": ops.TFLITE_BUILTINS_INT8,
-            "int16x8": ops.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
-        }[mode]
-        options["target_spec"] = {"supported_ops": [integer_ops]}
-        batch = settings.batch_size
-        options["representative_dataset"] = lambda: (
-            [images[i : i + batch]] for i in range(0, len(images) - batch + 1, batch)
-        )
-        if settings.io_dtype != "float32":
-            options["inference_input_type"] = getattr(tf, settings.io_dtype)
-            options["inference_output_type"] = getattr(tf, settings.io_dtype)
     signature = tf.TensorSpec((settings.batch_size, *settings.input_shape), tf.float32, name="images")
+    weight_bytes = sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in model.weights)
     with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "model.tflite")
+        if weight_bytes < FROZEN_GRAPH_BYTES:
+            function = tf.function(lambda x: model(x, training=False), input_signature=[signature])
+            # Without a trackable object the converter freezes the function, saving no SavedModel.
+            # TF logs that this path is deprecated; it is the one TF takes itself for functions
+            # without one, and it is kept in TF 2.21. Were it to go, FROZEN_GRAPH_BYTES = 0 sends
+            # every model through the SavedModel.
+            concrete_function = function.get_concrete_function()
+            with _absl_log_filtered("Please consider providing the trackable_obj"):
+                converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete_function])
+        else:
+            archive = keras.export.ExportArchive()
+            archive.track(model)
+            archive.add_endpoint(
+                "serve", functools.partial(model.__call__, training=False), input_signature=[signature]
+            )
+            archive.write_out(folder, verbose=False)
+            converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+            converter._experimental_use_buffer_offset = True
+        _configure(converter, settings, images)
         try:
-            model.export(path, format="litert", input_signature=[signature], verbose=False, **options)
+            with warnings.catch_warnings():
+                # Raised for every integer input; the stats it asks for belong to the TF1 converter.
+                warnings.filterwarnings("ignore", "Statistics for quantized inputs were expected")
+                return converter.convert()
         except ConverterError as error:
             unsupported = _unsupported_ops(error, model)
             if unsupported:
@@ -190,8 +220,48 @@ def convert_with_tensorflow(model, settings, images=None):
                     "runtime of phones and NPUs); rewrite that layer with ops that have builtins."
                 ) from error
             raise
-        with open(path, "rb") as f:
-            return f.read()
+
+
+@contextlib.contextmanager
+def _absl_log_filtered(prefix):
+    """Drops the absl log records that start with `prefix` (TF's converter logs through absl)."""
+
+    def keep(record):
+        return not record.getMessage().startswith(prefix)
+
+    logger = logging.getLogger("absl")
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
+
+
+def _configure(converter, settings, images):
+    """Sets a `tf.lite.TFLiteConverter` up for `settings`: builtin ops, quantization, I/O types."""
+    import tensorflow as tf
+
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    mode = settings.quantization
+    if mode != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter._experimental_disable_per_channel = not settings.per_channel
+    if mode == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if mode in CALIBRATED_MODES:
+        converter.target_spec.supported_ops = [
+            {
+                "int8": tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                "int16x8": tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+            }[mode]
+        ]
+        batch = settings.batch_size
+        converter.representative_dataset = lambda: (
+            [images[i : i + batch]] for i in range(0, len(images) - batch + 1, batch)
+        )
+        if settings.io_dtype != "float32":
+            converter.inference_input_type = getattr(tf, settings.io_dtype)
+            converter.inference_output_type = getattr(tf, settings.io_dtype)
 
 
 def _check_runs(content):
@@ -204,11 +274,12 @@ def _check_runs(content):
     graph = inspect_model(content)
     custom = graph.custom_operators()
     if custom:
-        raise ValueError(f"The converted model holds non-builtin ops {sorted({op.type for op in custom})}.")
-    interpreter = Interpreter(content, num_threads=1, xnnpack=False)
+        types = sorted({op.type for op in custom})
+        raise ValueError(f"The converted model holds non-builtin ops {types}.")
     try:
+        interpreter = Interpreter(content, num_threads=1, xnnpack=False)
         interpreter(np.zeros(interpreter.input_shape, "float32"))
-    except RuntimeError as error:
+    except (RuntimeError, ValueError) as error:
         node = re.search(r"Node number (\d+)", str(error))
         where = ""
         if node and int(node.group(1)) < len(graph.operators):
@@ -260,7 +331,9 @@ def _load(model):
 
 def _static_input_shape(model, input_shape):
     if len(model.inputs) != 1:
-        raise ValueError(f"kvit converts image models with one input; {model.name!r} has {len(model.inputs)}.")
+        raise ValueError(
+            f"kvit converts image models with one input; {model.name!r} has {len(model.inputs)}."
+        )
     model_shape = tuple(model.inputs[0].shape[1:])
     if input_shape is None:
         if None in model_shape:
@@ -284,8 +357,8 @@ def _unsupported_ops(error, model):
         if data.error_code not in (data.ERROR_NEEDS_FLEX_OPS, data.ERROR_NEEDS_CUSTOM_OPS):
             continue
         op = data.operator.name.removeprefix("tf.")
-        locations = [call.name for call in data.location.call] + [data.location.name]
-        layers = [layer for layer in (_layer_path(loc, names) for loc in locations) if layer]
+        paths = [_layer_path(call.name, names) for call in data.location.call]
+        layers = [path for path in paths if path]
         found.append(f"{op} (layer {layers[0]!r})" if layers else op)
     return list(dict.fromkeys(found))
 
@@ -326,9 +399,8 @@ def _convert_in_worker(model, path, settings, images):
             "KERAS_BACKEND": "tensorflow",
             "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
         }
-        result = subprocess.run(
-            [sys.executable, "-m", "kvit.tflite", request_path], env=env, capture_output=True, text=True
-        )
+        command = [sys.executable, "-m", "kvit.tflite", request_path]
+        result = subprocess.run(command, env=env, capture_output=True, text=True)
         if os.path.isfile(request["error"]):
             with open(request["error"]) as f:
                 raise ValueError(f.read())
@@ -355,11 +427,20 @@ def run_request(request_path):
     settings = ConversionSettings(**{**settings, "input_shape": tuple(settings["input_shape"])})
     images = None if request["images"] is None else np.load(request["images"])
     try:
-        model = keras.saving.load_model(request["model"], compile=False)
-        content = convert_with_tensorflow(model, settings, images)
+        content = convert_with_tensorflow(_load_in_worker(request["model"]), settings, images)
     except ValueError as error:
         with open(request["error"], "w") as f:
             f.write(str(error))
         return
     with open(request["output"], "wb") as f:
         f.write(content)
+
+
+def _load_in_worker(path):
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            "The TensorFlow conversion worker could not load the model (its custom layers must be "
+            f"importable there; see `kvit.tflite.convert`): {error}"
+        ) from error

@@ -1,10 +1,11 @@
-"""`kvit.tflite.edgetpu_report`: a static check of a `.tflite` against the Edge TPU's published rules.
+"""`kvit.tflite.edgetpu_report`: a static check of a `.tflite` against the Edge TPU's rules.
 
 The Edge TPU compiler (`edgetpu_compiler`) is closed source, x86-64 Debian only and distributed
 from Coral's apt repository; it is not available to kvit, so nothing here compiles anything. The
 report lints the flatbuffer against what Coral documents ("TensorFlow models on the Edge TPU",
-coral.ai/docs/edgetpu/models-intro: its requirements and operator table, with the additions of
-the later table) and what google-coral/edgetpu issues report of compiler 16:
+coral.ai/docs/edgetpu/models-intro: its requirements and operator table, plus the ExpandDims,
+LSTM, Pack, PReLU, Quantize, ReduceMax and ReduceMin of the table's later version) and what
+google-coral/edgetpu issues report of compiler 16:
 
 - every tensor is 8-bit quantized (int32 biases and shape operands aside): no float op;
 - tensor sizes are static and the batch is 1; a tensor of more than 3 dimensions may have sizes
@@ -140,11 +141,20 @@ def edgetpu_report(model):
                 model_problems.append(f"the {role} {tensor.name!r} is {tensor.dtype}, not int8/uint8")
     for tensor in graph.inputs:
         if not tensor.static or not tensor.shape or tensor.shape[0] != 1:
-            model_problems.append(f"the input {tensor.name!r} has shape {tensor.shape}; the Edge TPU needs a static batch of 1")
+            model_problems.append(
+                f"the input {tensor.name!r} has shape {tensor.shape}; the Edge TPU needs a static batch of 1"
+            )
     if graph.num_subgraphs > 1:
-        model_problems.append(f"the model has {graph.num_subgraphs} subgraphs (control flow); the Edge TPU maps one")
+        model_problems.append(
+            f"the model has {graph.num_subgraphs} subgraphs (control flow); the Edge TPU maps one"
+        )
     checks = tuple(
-        OperatorCheck(op.index, op.type, op.outputs[0].name.split(";")[0] if op.outputs else "", tuple(_problems(op)))
+        OperatorCheck(
+            index=op.index,
+            type=op.type,
+            layer=op.outputs[0].name.split(";")[0] if op.outputs else "",
+            problems=tuple(_problems(op)),
+        )
         for op in graph.operators
     )
     return EdgeTPUReport(checks, tuple(model_problems))
@@ -241,8 +251,9 @@ def _strided_slice(op):
 
 def _squeeze(op):
     shape = op.inputs[0].shape
-    dims = op.options.squeezeDims if op.options is not None and op.options.squeezeDims is not None else []
-    squeezed = {int(d) % len(shape) for d in dims} or {i for i, d in enumerate(shape) if d == 1}
+    dims = getattr(op.options, "squeezeDims", None)
+    squeezed = {int(d) % len(shape) for d in ([] if dims is None else dims)}
+    squeezed = squeezed or {i for i, d in enumerate(shape) if d == 1}
     leading = next((i for i, d in enumerate(shape) if d != 1), len(shape))
     if any(axis >= leading for axis in squeezed):
         return [f"squeezes {shape} past its leading ones, which needs a relayout"]

@@ -60,8 +60,6 @@ class Interpreter:
             raise ValueError(f"`model` must have one image input, it has {len(inputs)}.")
         self._input = inputs[0]
         self._outputs = self._interpreter.get_output_details()
-        self.num_threads = num_threads
-        self.xnnpack = xnnpack
 
     @property
     def input_shape(self):
@@ -90,7 +88,8 @@ class Interpreter:
         results = []
         for start in range(0, len(images), batch):
             chunk = images[start : start + batch]
-            padded = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+            padding = np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)
+            padded = np.concatenate([chunk, padding])
             self._interpreter.set_tensor(self._input["index"], _quantize(padded, self._input))
             self._interpreter.invoke()
             results.append([self._output(output)[: len(chunk)] for output in self._outputs])

@@ -1,25 +1,22 @@
+import json
+
 import keras
 import numpy as np
 import pytest
-from reference import create_timm_model, run_timm
+from reference import create_timm_model
 from safetensors.numpy import save_file
 
 import kvit
 from kvit.models import mobilevit
 
 RNG = np.random.default_rng(0)
-
-# A small MobileViT of each version, for the tests that are about the code paths, not the sizes.
-TINY_V1 = dict(
-    stem_width=8, widths=(8, 8, 16, 16, 16), depths=(1, 1, 1, 1, 1), expansion_ratio=2.0,
-    transformer_widths=(16, 16, 16), transformer_depths=(1, 1, 1), head_width=32, num_heads=2,
-)
-TINY_V2 = dict(
-    stem_width=8, widths=(8, 8, 16, 16, 16), depths=(1, 1, 1, 1, 1), transformer_depths=(1, 1, 1),
-)
+# The tests beyond parity use the XXS and v2-0.5 widths too, at small sizes: on JAX every new
+# weight shape costs a compile of its random initializer, so they reuse the parity tests' shapes.
+XXS = mobilevit.MOBILEVIT_VARIANTS["xxs"]
+V2_050 = mobilevit.MOBILEVIT_V2_VARIANTS["050"]
 
 
-def pixels(size, batch=2):
+def pixels(size, batch=1):
     return RNG.uniform(0.0, 255.0, (batch, *size, 3)).astype("float32")
 
 
@@ -32,110 +29,111 @@ def timm_checkpoint(tmp_path, timm_name):
 
 
 def predict(model, x):
-    outputs = model.predict_on_batch(x)
+    # TensorFlow runs a single batch fastest eagerly; JAX compiles one graph faster than its ops one
+    # by one, and PyTorch needs predict's no_grad.
+    if keras.backend.backend() == "tensorflow":
+        outputs = model(x, training=False)
+    else:
+        outputs = model.predict_on_batch(x)
     if isinstance(outputs, (list, tuple)):
         return [keras.ops.convert_to_numpy(o) for o in outputs]
     return keras.ops.convert_to_numpy(outputs)
 
 
-def assert_matches_timm(tmp_path, application, timm_name, size):
+def test_unfold_and_fold_follow_timm():
+    import torch
+
+    x = RNG.normal(size=(2, 6, 8, 5)).astype("float32")
+    patches = keras.ops.convert_to_numpy(mobilevit.unfold_patches(keras.ops.convert_to_tensor(x), 2))
+    # timm's MobileVitBlock.forward unfold, on NCHW: the pixel offset indexes axis 1, the patch axis 2.
+    t = torch.from_numpy(x.transpose(0, 3, 1, 2))
+    t = t.reshape(2 * 5 * 3, 2, 4, 2).transpose(1, 2).reshape(2, 5, 12, 4).transpose(1, 3)
+    np.testing.assert_array_equal(patches, t.numpy())
+    folded = mobilevit.fold_patches(keras.ops.convert_to_tensor(patches), (6, 8), 2)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(folded), x)
+
+
+def assert_matches_timm(tmp_path, name, timm_name, size):
+    """Logits and the five feature maps of a kvit application against timm's, same random weights."""
+    import torch
+
     timm_model, path = timm_checkpoint(tmp_path, timm_name)
-    model = application(weights=path, input_shape=(*size, 3), classifier_activation=None)
+    model = kvit.applications.APPLICATIONS[name](
+        weights=path, input_shape=(*size, 3), classifier_activation=None
+    )
+    features = mobilevit.feature_extractor(model)
     x = pixels(size)
-    expected = run_timm(timm_model, x / 255.0)
-    np.testing.assert_allclose(predict(model, x), expected, atol=1e-4, rtol=0)
+    logits, *maps = predict(keras.Model(model.input, [model.output, *features.outputs]), x)
+    with torch.no_grad():
+        final, expected = timm_model.forward_intermediates(torch.from_numpy(x.transpose(0, 3, 1, 2) / 255.0))
+        expected_logits = timm_model.forward_head(final).numpy()
+    np.testing.assert_allclose(logits, expected_logits, atol=1e-4, rtol=0)
+    assert len(maps) == len(expected) == 5
+    for output, reference in zip(maps, expected):
+        reference = reference.numpy().transpose(0, 2, 3, 1)
+        # Deep maps grow to ~70 with random weights; float32 rounding grows with them.
+        scale = max(1.0, np.abs(reference).max())
+        np.testing.assert_allclose(output, reference, atol=1e-4 * scale, rtol=0)
 
 
-PARITY = [
-    ("MobileViTXXS", "mobilevit_xxs", (256, 256)),
-    ("MobileViTXXS", "mobilevit_xxs", (250, 300)),
-    ("MobileViTS", "mobilevit_s", (256, 256)),
-    ("MobileViTS", "mobilevit_s", (250, 300)),
-    ("MobileViTV2_050", "mobilevitv2_050", (256, 256)),
-    ("MobileViTV2_050", "mobilevitv2_050", (250, 300)),
-]
-SLOW_PARITY = [("MobileViTXS", "mobilevit_xs")] + [
-    (f"MobileViTV2_{w}", f"mobilevitv2_{w}") for w in ("075", "100", "125", "150", "175", "200")
-]
-
-
-@pytest.mark.parametrize("name, timm_name, size", PARITY)
+@pytest.mark.parametrize("size", [(256, 256), (250, 300)], ids=["256", "250x300"])
+@pytest.mark.parametrize("name, timm_name", [
+    ("MobileViTXXS", "mobilevit_xxs"),
+    ("MobileViTS", "mobilevit_s"),
+    ("MobileViTV2_050", "mobilevitv2_050"),
+])
 def test_matches_timm(tmp_path, name, timm_name, size):
-    assert_matches_timm(tmp_path, kvit.applications.APPLICATIONS[name], timm_name, size)
+    assert_matches_timm(tmp_path, name, timm_name, size)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, timm_name", SLOW_PARITY)
-def test_matches_timm_all_variants(tmp_path, name, timm_name):
-    assert_matches_timm(tmp_path, kvit.applications.APPLICATIONS[name], timm_name, (256, 256))
-
-
-@pytest.mark.parametrize("timm_name, application", [
-    ("mobilevit_xxs", kvit.applications.MobileViTXXS),
-    ("mobilevitv2_050", kvit.applications.MobileViTV2_050),
+@pytest.mark.parametrize("name, timm_name", [("MobileViTXS", "mobilevit_xs")] + [
+    (f"MobileViTV2_{w}", f"mobilevitv2_{w}") for w in ("075", "100", "125", "150", "175", "200")
 ])
-def test_features_match_timm(tmp_path, timm_name, application):
-    timm_model, path = timm_checkpoint(tmp_path, timm_name)
-    size = (250, 300)
-    features = mobilevit.feature_extractor(application(weights=path, input_shape=(*size, 3)))
-    x = pixels(size)
-    import torch
-
-    with torch.no_grad():
-        expected = timm_model.forward_intermediates(
-            torch.from_numpy(x.transpose(0, 3, 1, 2) / 255.0), intermediates_only=True
-        )
-    outputs = predict(features, x)
-    assert len(outputs) == len(expected) == 5
-    for output, reference in zip(outputs, expected):
-        np.testing.assert_allclose(output, reference.numpy().transpose(0, 2, 3, 1), atol=1e-4, rtol=0)
+def test_matches_timm_all_variants(tmp_path, name, timm_name):
+    assert_matches_timm(tmp_path, name, timm_name, (256, 256))
 
 
 def test_feature_shapes():
-    model = kvit.models.MobileViT(input_shape=(64, 96, 3), **TINY_V1)
+    model = kvit.models.MobileViT(input_shape=(64, 96, 3), **XXS)
     shapes = [tuple(o.shape) for o in mobilevit.feature_extractor(model).outputs]
-    assert shapes == [(None, 32, 48, 8), (None, 16, 24, 8), (None, 8, 12, 16), (None, 4, 6, 16), (None, 2, 3, 32)]
-    direct = kvit.models.MobileViT(input_shape=(64, 96, 3), return_features=True, **TINY_V1)
+    assert shapes == [(None, 32, 48, 16), (None, 16, 24, 24), (None, 8, 12, 48), (None, 4, 6, 64), (None, 2, 3, 320)]
+    direct = kvit.models.MobileViT(input_shape=(64, 96, 3), return_features=True, **XXS)
     assert [tuple(o.shape) for o in direct.outputs] == shapes
-    # A v2 block rounds a map its patches do not tile up (9x8 -> 10x8, 5x4 -> 6x4, 3x2 -> 4x2).
-    v2 = kvit.models.MobileViTV2(input_shape=(70, 64, 3), return_features=True, **TINY_V2)
-    assert [tuple(o.shape)[1:3] for o in v2.outputs] == [(35, 32), (18, 16), (10, 8), (6, 4), (4, 2)]
 
 
-@pytest.mark.parametrize("pooling, shape", [(None, (2, 8, 8, 320)), ("avg", (2, 320)), ("max", (2, 320))])
-def test_without_top(pooling, shape):
-    model = kvit.applications.MobileViTXXS(include_top=False, pooling=pooling)
-    assert predict(model, pixels((256, 256))).shape == shape
+def test_feature_extractor_needs_a_mobilevit():
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 3, name="stem")(inputs))
+    with pytest.raises(ValueError, match="not a kvit MobileViT"):
+        mobilevit.feature_extractor(model)
 
 
-def test_without_top_v2():
-    model = kvit.applications.MobileViTV2_050(include_top=False, input_shape=(128, 160, 3))
-    assert tuple(model.output.shape) == (None, 4, 5, 256)
-
-
-@pytest.mark.parametrize("builder, config", [
-    (kvit.models.MobileViT, TINY_V1),
-    (kvit.models.MobileViTV2, TINY_V2),
+@pytest.mark.parametrize("application, input_shape, pooling, output_shape", [
+    (kvit.applications.MobileViTXXS, (256, 256, 3), None, (None, 8, 8, 320)),
+    (kvit.applications.MobileViTXXS, (256, 256, 3), "avg", (None, 320)),
+    (kvit.applications.MobileViTXXS, (256, 256, 3), "max", (None, 320)),
+    # 160 / 32 = 5, but the last MobileViTv2 block rounds its map up to whole patches.
+    (kvit.applications.MobileViTV2_050, (128, 160, 3), None, (None, 4, 6, 256)),
 ])
+def test_without_top(application, input_shape, pooling, output_shape):
+    model = application(include_top=False, pooling=pooling, input_shape=input_shape)
+    assert tuple(model.output.shape) == output_shape
+
+
+@pytest.mark.parametrize("builder, config", [(kvit.models.MobileViT, XXS), (kvit.models.MobileViTV2, V2_050)])
 def test_keras_file_round_trip(tmp_path, builder, config):
-    model = builder(input_shape=(62, 64, 3), classes=5, drop_path_rate=0.1, dropout_rate=0.1, **config)
+    # 96 / 32 = 3: the last stage's map needs the resize.
+    model = builder(input_shape=(96, 96, 3), drop_path_rate=0.1, dropout_rate=0.1, **config)
     for variable in model.weights:  # away from the initial values, so a skipped weight shows
-        variable.assign(variable + RNG.normal(0.0, 0.05, variable.shape).astype("float32"))
+        noise = RNG.normal(0.0, 0.05, variable.shape).astype("float32")
+        variable.assign(keras.ops.convert_to_numpy(variable) + noise)
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
-    x = pixels((62, 64))
+    x = pixels((96, 96), batch=2)
     np.testing.assert_allclose(predict(loaded, x), predict(model, x), atol=1e-6)
-    assert loaded.get_config() == model.get_config()
-
-
-def test_fit_updates_batch_norm_and_trains():
-    model = kvit.models.MobileViT(input_shape=(32, 32, 3), classes=3, drop_path_rate=0.1, **TINY_V1)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    before = keras.ops.convert_to_numpy(model.get_layer("stem").bn.moving_mean)
-    history = model.fit(pixels((32, 32), batch=4), np.array([0, 1, 2, 0]), epochs=2, verbose=0)
-    assert np.isfinite(history.history["loss"]).all()
-    assert not np.allclose(keras.ops.convert_to_numpy(model.get_layer("stem").bn.moving_mean), before)
+    assert json.dumps(loaded.get_config(), sort_keys=True) == json.dumps(model.get_config(), sort_keys=True)
 
 
 def test_pretrained_weights_need_three_channels():
@@ -144,8 +142,9 @@ def test_pretrained_weights_need_three_channels():
 
 
 def test_any_channel_count_without_weights():
-    model = kvit.models.MobileViT(input_shape=(32, 32, 1), **TINY_V1)
-    assert predict(model, pixels((32, 32))[..., :1]).shape == (2, 1000)
+    model = kvit.models.MobileViT(input_shape=(32, 32, 1), **XXS)
+    assert tuple(model.get_layer("stem").conv.kernel.shape) == (3, 3, 1, 16)
+    assert tuple(model.output.shape) == (None, 1000)
 
 
 def test_unknown_model():
@@ -170,14 +169,14 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
 
 def test_keras_weights_of_another_architecture_are_refused(tmp_path):
     path = tmp_path / "v2.weights.h5"
-    kvit.models.MobileViTV2(input_shape=(32, 32, 3), **TINY_V2).save_weights(path)
-    model = kvit.models.MobileViT(input_shape=(32, 32, 3), **TINY_V1)
+    kvit.models.MobileViTV2(input_shape=(64, 64, 3), **V2_050).save_weights(path)
+    model = kvit.models.MobileViT(input_shape=(64, 64, 3), **XXS)
     with pytest.raises(ValueError, match="another architecture"):
         kvit.applications.load_weights(model, path, mobilevit.convert_timm_checkpoint)
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(transformer_widths=(16, 16)), "transformer_widths"),
+    (dict(transformer_widths=(64, 80)), "transformer_widths"),
     (dict(depths=(1, 1, 0, 1, 1)), "depths"),
     (dict(widths=(8, 8)), "widths"),
     (dict(input_shape=(32, 3)), "input_shape"),
@@ -185,4 +184,4 @@ def test_keras_weights_of_another_architecture_are_refused(tmp_path):
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        kvit.models.MobileViT(**{**TINY_V1, "input_shape": (32, 32, 3), **kwargs})
+        kvit.models.MobileViT(**{**XXS, "input_shape": (64, 64, 3), **kwargs})
