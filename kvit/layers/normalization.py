@@ -2,6 +2,17 @@ import keras
 from keras import ops
 
 
+def standardize(x, axes, epsilon):
+    """`(x - mean) * rsqrt(var + epsilon)` over `axes`, in the form TFLite quantizes fully.
+
+    The square is a `MUL`, not `ops.square`: the converter would fuse that into
+    `SQUARED_DIFFERENCE`, which LiteRT cannot run in 16x8.
+    """
+    centered = x - ops.mean(x, axis=axes, keepdims=True)
+    variance = ops.mean(centered * centered, axis=axes, keepdims=True)
+    return centered * ops.rsqrt(variance + epsilon)
+
+
 @keras.saving.register_keras_serializable(package="kvit")
 class LayerNorm(keras.layers.Layer):
     """Layer normalisation over the last axis, written as `(x - mean) * rsqrt(var + eps)`.
@@ -9,8 +20,7 @@ class LayerNorm(keras.layers.Layer):
     Numerically the same as `keras.layers.LayerNormalization`, but the TensorFlow backend lowers
     Keras' own layer with a `NEG` on the mean, which TFLite's int8 and 16x8 quantizers leave in
     float. This form lowers to `MEAN`, `SUB`, `MUL`, `RSQRT` and `ADD` only, so a quantized graph
-    stays fully integer. The square is a `MUL`, not `ops.square`: the converter would fuse that into
-    `SQUARED_DIFFERENCE`, which LiteRT cannot run in 16x8. The epsilon has no default: the reference models use 1e-6 (ViT) and 1e-5
+    stays fully integer (see `standardize`). The epsilon has no default: the reference models use 1e-6 (ViT) and 1e-5
     (Swin, MobileViT), never Keras' 1e-3.
 
     Args:
@@ -29,10 +39,7 @@ class LayerNorm(keras.layers.Layer):
         self.beta = self.add_weight(shape=(dim,), initializer="zeros", name="beta")
 
     def call(self, x):
-        mean = ops.mean(x, axis=-1, keepdims=True)
-        centered = x - mean
-        variance = ops.mean(centered * centered, axis=-1, keepdims=True)
-        return centered * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+        return standardize(x, -1, self.epsilon) * self.gamma + self.beta
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}

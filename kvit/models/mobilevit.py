@@ -24,6 +24,7 @@ from kvit.layers import (
     make_divisible,
     resize_bilinear,
 )
+from kvit.layers.normalization import standardize
 from kvit.models import backbone
 from kvit.models.timm_layout import batch_norm, conv_kernel, depthwise_kernel, linear_kernel
 
@@ -237,10 +238,7 @@ class SingleGroupNorm(keras.layers.Layer):
 
     def call(self, x):
         axes = tuple(range(1, len(x.shape)))
-        mean = ops.mean(x, axis=axes, keepdims=True)
-        centered = x - mean
-        variance = ops.mean(ops.square(centered), axis=axes, keepdims=True)
-        return centered * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+        return standardize(x, axes, self.epsilon) * self.gamma + self.beta
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
