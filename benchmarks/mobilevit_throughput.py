@@ -1,26 +1,26 @@
-"""MobileViT-XXS and -S inference throughput on each Keras backend, beside timm and kimm, in one run.
+"""MobileViT-XXS and -S inference throughput on each Keras runtime, beside timm and kimm, in one run.
 
     python benchmarks/mobilevit_throughput.py
     python benchmarks/mobilevit_throughput.py --models MobileViTXXS --batch-sizes 1 --iters 3 --warmup 1
 
 kvit and kimm (`kimm.models.MobileViTXXS` / `MobileViTS`, the Keras 3 model zoo) run in one process
-per backend, compiled alike (see `throughput.keras_step`: JAX `jit`, TensorFlow
-`tf.function(jit_compile=True)`, PyTorch eager under `no_grad`); timm runs eager under `no_grad`.
+per runtime, compiled alike (see `throughput.RUNTIMES`: JAX `jit`, TensorFlow `tf.function` with
+and without XLA, PyTorch eager under `no_grad`); timm runs eager under `no_grad`.
 All at 256x256 on random weights and [0, 255] pixels. PyTorch (timm and the torch backend) and
 TensorFlow use `--threads` threads; JAX uses XLA's default pool. Prints images per second at each
-batch size, kvit's ratio to timm and to kimm on the same backend. Run it alone: other jobs on the
+batch size, kvit's ratio to timm and to kimm on the same runtime, and
+the best kvit runtime against timm and against kimm's best runtime. Run it alone: other jobs on the
 machine's cores spoil the figures.
 """
 
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 
-from throughput import BACKENDS, keras_step, measure
+from throughput import RUNTIMES, keras_step, measure, run_runtime
 
 KIMM_MODELS = {"MobileViTXXS": "MobileViTXXS", "MobileViTS": "MobileViTS"}
 TIMM_MODELS = {"MobileViTXXS": "mobilevit_xxs", "MobileViTS": "mobilevit_s"}
@@ -51,7 +51,7 @@ def run_backend(args):
         }
         results[name] = {}
         for library, model in models.items():
-            step = keras_step(model)
+            step = keras_step(model, RUNTIMES[args.runtime][1])
             results[name][library] = {
                 batch: measure(step, keras.ops.convert_to_tensor(_images(batch)), args.iters, args.warmup)
                 for batch in args.batch_sizes
@@ -95,18 +95,13 @@ def main():
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--backend", help=argparse.SUPPRESS)
+    parser.add_argument("--runtime", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.backend:
+    if args.runtime:
         return run_backend(args)
 
     timm_results = run_timm(args)
-    per_backend = {}
-    for backend in BACKENDS:
-        command = [sys.executable, __file__, "--backend", backend, *sys.argv[1:]]
-        env = {**os.environ, "KERAS_BACKEND": backend}
-        out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
-        per_backend[backend] = json.loads(out.strip().splitlines()[-1])
+    per_runtime = {runtime: run_runtime(__file__, runtime) for runtime in RUNTIMES}
 
     print(f"{args.threads} threads (torch, TensorFlow); median of {args.iters} runs; 256x256")
     for name in args.models:
@@ -115,7 +110,7 @@ def main():
         header = "".join(f"{f'batch {b} img/s':>16}{'x timm':>8}{'x kimm':>8}" for b in args.batch_sizes)
         print(f"{'':<20}{header}")
         print(f"{'timm torch eager':<20}" + "".join(f"{anchor[b]:>16.1f}{1.0:>8.2f}{'':>8}" for b in args.batch_sizes))
-        for backend, results in per_backend.items():
+        for runtime, results in per_runtime.items():
             kvit, kimm = ({int(k): v for k, v in results[name][lib].items()} for lib in ("kvit", "kimm"))
             for library, result in (("kvit", kvit), ("kimm", kimm)):
                 cells = "".join(
@@ -123,7 +118,18 @@ def main():
                     + (f"{result[b] / kimm[b]:>8.2f}" if library == "kvit" else f"{'':>8}")
                     for b in args.batch_sizes
                 )
-                print(f"{f'{library} {backend}':<20}{cells}")
+                print(f"{f'{library} {runtime}':<20}{cells}")
+        best = {
+            lib: {b: max(r[name][lib][str(b)] for r in per_runtime.values()) for b in args.batch_sizes}
+            for lib in ("kvit", "kimm")
+        }
+        print(
+            "best kvit runtime: "
+            + ", ".join(
+                f"batch {b} {best['kvit'][b] / anchor[b]:.2f}x timm, {best['kvit'][b] / best['kimm'][b]:.2f}x kimm's best"
+                for b in args.batch_sizes
+            )
+        )
 
 
 if __name__ == "__main__":

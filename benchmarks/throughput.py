@@ -2,11 +2,11 @@
 
     python benchmarks/throughput.py --model ViTS16 --timm vit_small_patch16_224
 
-Each backend runs in its own process (Keras fixes its backend at import), compiled the way it runs
-best for inference: JAX `jit` of the stateless call, TensorFlow `tf.function(jit_compile=True)`,
-PyTorch eager under `no_grad`. timm runs eager under `no_grad` with the same thread count. Prints
-images per second at each batch size and the ratio to timm. Run it alone: other jobs on the
-machine's cores spoil the figures.
+Each runtime runs in its own process (Keras fixes its backend at import): JAX `jit` of the stateless
+call; TensorFlow as a `tf.function` graph (oneDNN kernels, which win for convolutions on CPU) and
+with XLA (`jit_compile=True`, which wins for plain transformers); PyTorch eager under `no_grad`.
+timm runs eager under `no_grad` with the same thread count. Prints images per second at each batch
+size and the ratio to timm. Run it alone: other jobs on the machine's cores spoil the figures.
 """
 
 import argparse
@@ -18,7 +18,13 @@ import time
 
 import numpy as np
 
-BACKENDS = ("tensorflow", "jax", "torch")
+# Runtime name: (Keras backend, XLA on TensorFlow).
+RUNTIMES = {
+    "tensorflow": ("tensorflow", False),
+    "tensorflow-xla": ("tensorflow", True),
+    "jax": ("jax", None),
+    "torch": ("torch", None),
+}
 
 
 def measure(step, images, iters, warmup):
@@ -32,7 +38,8 @@ def measure(step, images, iters, warmup):
     return len(images) / float(np.median(times))
 
 
-def keras_step(model):
+def keras_step(model, xla=False):
+    """A function `images -> outputs` that runs `model` for inference, compiled for its backend."""
     import keras
 
     backend = keras.backend.backend()
@@ -46,7 +53,7 @@ def keras_step(model):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        call = tf.function(lambda x: model(x, training=False), jit_compile=True)
+        call = tf.function(lambda x: model(x, training=False), jit_compile=xla)
         return lambda x: call(x).numpy()
     import torch
 
@@ -57,6 +64,14 @@ def keras_step(model):
     return step
 
 
+def run_runtime(script, runtime):
+    """Runs `script --runtime runtime` with this command line in a fresh process; returns its last line's JSON."""
+    command = [sys.executable, script, "--runtime", runtime, *sys.argv[1:]]
+    env = {**os.environ, "KERAS_BACKEND": RUNTIMES[runtime][0]}
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def run_backend(args):
     import keras
 
@@ -64,7 +79,7 @@ def run_backend(args):
 
     model = kvit.applications.get(args.model, input_shape=tuple(args.input_shape) if args.input_shape else None)
     size = model.inputs[0].shape[1:]
-    step = keras_step(model)
+    step = keras_step(model, RUNTIMES[args.runtime][1])
     results = {}
     for batch in args.batch_sizes:
         x = keras.ops.convert_to_tensor(np.random.RandomState(0).uniform(0, 255, (batch, *size)).astype("float32"))
@@ -100,9 +115,9 @@ def main():
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--backend", help=argparse.SUPPRESS)
+    parser.add_argument("--runtime", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.backend:
+    if args.runtime:
         return run_backend(args)
 
     import torch
@@ -110,11 +125,8 @@ def main():
     threads = torch.get_num_threads()
     anchor = run_timm(args)
     rows = {"timm (torch eager)": anchor}
-    for backend in BACKENDS:
-        command = [sys.executable, __file__, "--backend", backend, *sys.argv[1:]]
-        env = {**os.environ, "KERAS_BACKEND": backend}
-        out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
-        rows[f"kvit {backend}"] = {int(k): v for k, v in json.loads(out.strip().splitlines()[-1]).items()}
+    for runtime in RUNTIMES:
+        rows[f"kvit {runtime}"] = {int(k): v for k, v in run_runtime(__file__, runtime).items()}
 
     print(f"{args.model} vs timm {args.timm}; {threads} torch threads; median of {args.iters} runs")
     header = "".join(f"{f'batch {b} img/s':>16}{'x timm':>8}" for b in args.batch_sizes)

@@ -7,9 +7,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     """Multi-head self-attention with one fused `qkv` projection, as in timm's `Attention`.
 
     The `qkv` output is laid out `[q | k | v]`, each `(heads, head_dim)`, so a timm checkpoint's
-    `attn.qkv` maps onto it with a transpose only. The softmax attention itself is
-    `keras.ops.dot_product_attention` (scale `head_dim ** -0.5`), the fused kernel of each backend.
-    Every reshape and transpose stays at rank 4 or below, which TFLite's builtins require.
+    `attn.qkv` maps onto it with a transpose only. The attention is written out as two batched
+    matmuls around a softmax (scale `head_dim ** -0.5`) in the `(batch, heads, tokens, head_dim)`
+    layout: on CPU TensorFlow runs this faster than `keras.ops.dot_product_attention`'s einsums,
+    and TFLite lowers it to BATCH_MATMUL with no extra transposes. Every reshape and transpose
+    stays at rank 4 or below, which TFLite's builtins require.
 
     Args:
         num_heads: int, number of heads; must divide the input width.
@@ -40,13 +42,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     def call(self, x, training=None):
         batch, dim = ops.shape(x)[0], x.shape[2]
-        heads = [
-            ops.reshape(t, (batch, -1, self.num_heads, self.head_dim))
-            for t in ops.split(self.qkv(x), 3, axis=-1)
-        ]
-        x = ops.dot_product_attention(*heads)
-        x = self.proj(ops.reshape(x, (batch, -1, dim)))
-        return self.dropout(x, training=training)
+        qkv = ops.reshape(self.qkv(x), (batch, -1, 3 * self.num_heads, self.head_dim))
+        q, k, v = ops.split(ops.transpose(qkv, (0, 2, 1, 3)), 3, axis=1)  # (batch, heads, tokens, head_dim)
+        scores = ops.matmul(q * self.head_dim**-0.5, ops.transpose(k, (0, 1, 3, 2)))
+        x = ops.matmul(ops.softmax(scores, axis=-1), v)
+        x = ops.reshape(ops.transpose(x, (0, 2, 1, 3)), (batch, -1, dim))
+        return self.dropout(self.proj(x), training=training)
 
     def get_config(self):
         return {

@@ -57,10 +57,25 @@ def test_training_updates_statistics_like_pytorch():
     x = RNG.normal(size=(4, 6, 6, 3)).astype("float32")
     layer.build(x.shape)
     copy_weights(layer, reference)
-    layer(x, training=True)
+    output = keras.ops.convert_to_numpy(layer(x, training=True))
     with torch.no_grad():
-        reference(torch.from_numpy(x.transpose(0, 3, 1, 2)))
+        expected = reference(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(output, expected, atol=1e-5)  # normalised with the batch's statistics
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.bn.moving_mean), reference[1].running_mean.numpy(), atol=1e-5)
+
+
+def test_frozen_norm_uses_its_statistics_while_training():
+    reference = torch_conv_norm_act(3, 5, 3, 1, 1, torch.nn.SiLU())
+    layer = ConvNormAct(5, 3)
+    x = RNG.normal(size=(4, 6, 6, 3)).astype("float32")
+    layer.build(x.shape)
+    copy_weights(layer, reference)
+    layer.bn.trainable = False
+    output = keras.ops.convert_to_numpy(layer(x, training=True))
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(output, expected, atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.bn.moving_mean), reference[1].running_mean.numpy())
 
 
 def test_groups_must_divide_the_widths():
