@@ -5,7 +5,7 @@
     python benchmarks/tflite_latency.py --weights none --image-size 64 --runs 5 --images 16   # smoke run
 
 For each model, kvit converts it in every quantization mode (float32, float16, dynamic, int8,
-int16x8) and times each at batch 1 on the LiteRT interpreter with XNNPACK; where kimm has the same
+mixed, int16x8) and times each at batch 1 on the LiteRT interpreter with XNNPACK; where kimm has the same
 architecture (MobileViT, MobileViTv2, ViT), kimm's own exporter (`kimm.export.export_tflite`)
 converts kimm's model at the same input size in float32 and int8, and those are timed in the
 same run. It prints each latency, the ratios the targets are about, and the top-1 agreement of
@@ -14,8 +14,10 @@ resized to the input and repeated over 3 channels.
 
 Targets: kvit float32 no slower than kimm float32; for conv-heavy families (MobileViT), the
 fastest quantized mode at most 0.6x kvit float32 with agreement >= 99%. Agreement means something
-only with trained weights (`--weights imagenet`, the default); with `--weights none` it is printed
-but random-weight logits make it noise. kimm's models are timed with random weights (latency does
+only with trained weights: `--weights imagenet` (the default), or `--weights digits`, which trains
+the model from scratch on the training digits at `--image-size` first (`--epochs`, AdamW; its
+held-out accuracy is printed) for a trained model where ImageNet weights cannot be downloaded.
+With `--weights none` agreement is printed but random-weight logits make it noise. kimm's models are timed with random weights (latency does
 not depend on them). Runs on the TensorFlow backend, which kimm's exporter needs. Run it alone:
 other jobs on the machine's cores spoil the figures.
 """
@@ -90,12 +92,38 @@ def kimm_conversions(name, size, calibration):
     return results
 
 
+def trained_on_digits(name, size, epochs):
+    """The application trained from scratch on the training digits at `size`; prints its accuracy."""
+    import keras
+
+    from kvit.recipes.pipeline import array_pipeline
+
+    keras.utils.set_random_seed(0)
+    (x_train, y_train), (x_test, y_test) = load_digits(image_size=size)
+    x_train, x_test = (np.repeat(x, 3, axis=-1) for x in (x_train, x_test))
+    model = applications.get(name, input_shape=(size, size, 3), classes=10, classifier_activation=None)
+    train = array_pipeline(x_train, y_train, 32, training=True, translate=0.1)
+    steps = epochs * (len(x_train) // 32)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(keras.optimizers.schedules.CosineDecay(1e-3, steps)),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(train, epochs=epochs, verbose=0)
+    _, accuracy = model.evaluate(array_pipeline(x_test, y_test, 64, training=False), verbose=0)
+    print(f"{name} trained on digits at {size}x{size} for {epochs} epochs: held-out accuracy {accuracy:.4f}")
+    return model
+
+
 def benchmark_model(name, args):
     size = args.image_size or applications.PRESETS[name]["image_size"]
-    weights = None if args.weights == "none" else args.weights
-    # Logits: an int8 softmax over 1,000 classes rounds most probabilities to the same code, and
-    # its top-1 then ties; the softmax does not change the float top-1.
-    model = applications.get(name, weights=weights, input_shape=(size, size, 3), classifier_activation=None)
+    if args.weights == "digits":
+        model = trained_on_digits(name, size, args.epochs)
+    else:
+        # Logits: an int8 softmax over 1,000 classes rounds most probabilities to the same code,
+        # and its top-1 then ties; the softmax does not change the float top-1.
+        weights = None if args.weights == "none" else args.weights
+        model = applications.get(name, weights=weights, input_shape=(size, size, 3), classifier_activation=None)
     images = real_images(size, args.images)
     calibration = calibration_images(size)
 
@@ -103,7 +131,7 @@ def benchmark_model(name, args):
     for mode in tflite.QUANTIZATION_MODES:
         try:
             content = tflite.convert(
-                model, quantization=mode, representative_data=calibration if mode in ("int8", "int16x8") else None
+                model, quantization=mode, representative_data=calibration if mode in tflite.CALIBRATED_MODES else None
             )
         except ValueError as error:
             rows[f"kvit {mode}"] = dict(error=str(error).split(".")[0])
@@ -148,13 +176,14 @@ def report(name, size, rows, args):
         f"agreement {quantized[fastest]['agreement']:.4f}{target}"
     )
     if args.weights == "none":
-        print("(random weights: agreement is noise; pass --weights imagenet for a meaningful one)")
+        print("(random weights: agreement is noise; pass --weights imagenet or digits for a meaningful one)")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="application names, or 'all'")
-    parser.add_argument("--weights", default="imagenet", help="'imagenet' (default), 'none', or a weights file")
+    parser.add_argument("--weights", default="imagenet", help="'imagenet' (default), 'digits', 'none', or a weights file")
+    parser.add_argument("--epochs", type=int, default=10, help="training epochs of --weights digits (default: %(default)s)")
     parser.add_argument("--image-size", type=int, default=None, help="input side (default: the preset's)")
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads (default: all cores)")
     parser.add_argument("--runs", type=int, default=100, help="timed runs per model (default: %(default)s)")

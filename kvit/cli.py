@@ -65,7 +65,7 @@ def convert(args):
         f"{mode}, input {tensor.dtype} {tensor.shape})"
     )
     islands = graph.float_operators()
-    if mode in ("int8", "int16x8"):
+    if mode in ("int8", "int16x8"):  # "mixed" keeps its float ops on purpose
         print("fully integer" if not islands else f"float ops left: {sorted({op.type for op in islands})}")
     return 0
 
@@ -82,11 +82,11 @@ def bench(args):
     )
     batch = tflite.Interpreter(args.model).input_shape[0]
     print(f"{args.model}: batch {batch}, {_threads(args.threads)}, {args.runs} runs")
-    print(f"{'runtime':<10} {'median':>10} {'p90':>10} {'img/s':>9}")
+    print(f"{'runtime':<10} {'median':>10} {'p90':>10} {'img/s':>9} {'partitions':>11}")
     for name, result in results.items():
         print(
             f"{name:<10} {result['median_ms']:>7.3f} ms {result['p90_ms']:>7.3f} ms "
-            f"{result['images_per_second']:>9.1f}"
+            f"{result['images_per_second']:>9.1f} {result['partitions']:>11}"
         )
     return 0
 
@@ -129,7 +129,7 @@ def build_parser():
     p.add_argument("--quantization", default="float32", choices=QUANTIZATION_MODES, help="(default: %(default)s)")
     p.add_argument(
         "--calibration",
-        help="calibration images for int8/int16x8: 'digits', an image folder, or a .npy array "
+        help="calibration images for int8/mixed/int16x8: 'digits', an image folder, or a .npy array "
         "(n, height, width, channels) of [0, 255] pixels",
     )
     p.add_argument("--calibration-size", type=int, default=200, help="most calibration images (default: %(default)s)")

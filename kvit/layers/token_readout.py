@@ -25,7 +25,9 @@ class TokenPooling(keras.layers.Layer):
 
     def call(self, x):
         if self.mode == "token":
-            return x[:, self.index]
+            # A slice that keeps the token axis, then a reshape: `x[:, index]` lowers to a TFLite
+            # STRIDED_SLICE with a shrink mask, which XNNPACK does not take.
+            return ops.reshape(x[:, self.index : self.index + 1], (-1, x.shape[-1]))
         return ops.mean(x[:, self.num_prefix_tokens :], axis=1)
 
     def compute_output_shape(self, input_shape):

@@ -67,13 +67,13 @@ def train(output_dir="kvit-quickstart", epochs=30, batch_size=64, seed=0, verbos
     )
 
 
-PHONE_MODES = ("float32", "dynamic", "int8")
+PHONE_MODES = ("float32", "dynamic", "int8", "mixed")
 
 
 def phone_step(result, output_dir="kvit-quickstart", num_threads=None, runs=50):
     """Converts the trained quickstart model for phones and measures each conversion.
 
-    Each of `PHONE_MODES` is converted (full int8 calibrated on the first 200 training digits),
+    Each of `PHONE_MODES` is converted (int8 and mixed calibrated on the first 200 training digits),
     written next to the `.keras` file, scored on the held-out digits with the LiteRT interpreter
     and timed at batch 1 under XNNPACK.
 
@@ -96,7 +96,7 @@ def phone_step(result, output_dir="kvit-quickstart", num_threads=None, runs=50):
     for mode in PHONE_MODES:
         path = os.path.join(output_dir, f"quickstart_vit_{mode}.tflite")
         content = tflite.convert(
-            model, path, quantization=mode, representative_data=x_train if mode == "int8" else None
+            model, path, quantization=mode, representative_data=x_train if mode in tflite.CALIBRATED_MODES else None
         )
         scores = tflite.evaluate(path, x_test, y_test, keras_model=model, num_threads=num_threads)
         timing = tflite.benchmark(path, num_threads=num_threads, runs=runs, runtimes=("xnnpack",))

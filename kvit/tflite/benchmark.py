@@ -25,7 +25,8 @@ def benchmark(model, num_threads=None, warmup_runs=10, runs=50, runtimes=("xnnpa
 
     Returns:
         dict from runtime name to a dict with `median_ms`, `p90_ms`, `images_per_second` (the
-        batch size over the median) and `runs`.
+        batch size over the median), `runs` and `partitions` (subgraphs the delegate runs; 1
+        is the whole graph, 0 none).
     """
     unknown = [r for r in runtimes if r not in RUNTIMES]
     if unknown or not runtimes:
@@ -50,5 +51,6 @@ def benchmark(model, num_threads=None, warmup_runs=10, runs=50, runtimes=("xnnpa
             "p90_ms": float(np.percentile(seconds, 90)) * 1e3,
             "images_per_second": interpreter.input_shape[0] / median,
             "runs": runs,
+            "partitions": interpreter.delegate_partitions,
         }
     return results

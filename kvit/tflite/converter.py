@@ -28,14 +28,18 @@ from kvit.tflite.calibration import representative_images
 from kvit.tflite.flatbuffer import inspect_model
 from kvit.tflite.interpreter import Interpreter
 
-QUANTIZATION_MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
-CALIBRATED_MODES = ("int8", "int16x8")
+QUANTIZATION_MODES = ("float32", "float16", "dynamic", "int8", "mixed", "int16x8")
+CALIBRATED_MODES = ("int8", "mixed", "int16x8")
+# Ops that "mixed" keeps in float32: XNNPACK has no int8 kernel for them, so in full int8 they run
+# on LiteRT's slower builtin kernels (int8 BATCH_MATMUL on the reference one) and split the graph.
+FLOAT_OPS_OF_MIXED = ("BATCH_MATMUL", "SOFTMAX", "RSQRT")
 # The input/output types each mode allows; the first is the default.
 IO_DTYPES = {
     "float32": ("float32",),
     "float16": ("float32",),
     "dynamic": ("float32",),
     "int8": ("int8", "uint8", "float32"),
+    "mixed": ("float32",),
     "int16x8": ("int16", "float32"),
 }
 EDGETPU_IO_DTYPES = ("uint8", "int8")
@@ -99,10 +103,15 @@ def convert(
             - `"dynamic"`: int8 weights, activations quantized on the fly (the fast CPU mode);
             - `"int8"`: full integer, int8 weights and activations, calibrated on
               `representative_data` (the NPU and Edge TPU mode);
+            - `"mixed"`: int8 like `"int8"`, calibrated, except the ops of `FLOAT_OPS_OF_MIXED`
+              (attention's matmuls and softmax, the norms' rsqrt), which stay float32 between
+              dequantize/quantize pairs, so XNNPACK runs the whole graph (the fast CPU mode for
+              transformers; float32 I/O);
             - `"int16x8"`: full integer with int16 activations and int8 weights, calibrated.
         representative_data: calibration images for `"int8"` and `"int16x8"`: a NumPy array, a
             `tf.data.Dataset`, an image folder path or `"digits"` (see
-            `kvit.tflite.calibration.representative_images`). Pixels in [0, 255].
+            `kvit.tflite.calibration.representative_images`). Pixels in [0, 255]. Also used by
+            `"mixed"`.
         edgetpu: bool, build for the Edge TPU compiler: full int8, batch 1, uint8 I/O by default.
             Check the result with `kvit.tflite.edgetpu_report`.
         batch_size: int, the static batch size.
@@ -210,6 +219,10 @@ def convert_with_tensorflow(model, settings, images=None):
             with warnings.catch_warnings():
                 # Raised for every integer input; the stats it asks for belong to the TF1 converter.
                 warnings.filterwarnings("ignore", "Statistics for quantized inputs were expected")
+                # The quantization debugger behind "mixed" still runs the deprecated tf.lite.Interpreter.
+                warnings.filterwarnings("ignore", ".*tf.lite.Interpreter is deprecated")
+                if settings.quantization == "mixed":
+                    return _convert_mixed(converter)
                 return converter.convert()
         except ConverterError as error:
             unsupported = _unsupported_ops(error, model)
@@ -252,6 +265,7 @@ def _configure(converter, settings, images):
         converter.target_spec.supported_ops = [
             {
                 "int8": tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                "mixed": tf.lite.OpsSet.TFLITE_BUILTINS,
                 "int16x8": tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
             }[mode]
         ]
@@ -262,6 +276,18 @@ def _configure(converter, settings, images):
         if settings.io_dtype != "float32":
             converter.inference_input_type = getattr(tf, settings.io_dtype)
             converter.inference_output_type = getattr(tf, settings.io_dtype)
+
+
+def _convert_mixed(converter):
+    """Calibrates like full int8, then quantizes every op but those of `FLOAT_OPS_OF_MIXED`."""
+    import tensorflow as tf
+
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=converter.representative_dataset,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(FLOAT_OPS_OF_MIXED)),
+    )
+    return debugger.get_nondebug_quantized_model()
 
 
 def _check_runs(content):

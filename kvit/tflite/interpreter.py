@@ -100,6 +100,16 @@ class Interpreter:
         """Runs the model again on the input last set by a call, for timing."""
         self._interpreter.invoke()
 
+    @property
+    def delegate_partitions(self):
+        """How many subgraphs a delegate (XNNPACK) took over: 1 when it runs the whole graph.
+
+        Every cut between partitions is an op the delegate has no kernel for, run by LiteRT's
+        builtin kernels instead. (Read from the interpreter's node list, where each delegated
+        subgraph is one `DELEGATE` node; LiteRT exposes it only through a private method.)
+        """
+        return sum(op["op_name"] == "DELEGATE" for op in self._interpreter._get_ops_details())
+
     def _checked(self, images):
         images = np.asarray(images)
         if not (np.issubdtype(images.dtype, np.floating) or images.dtype == np.uint8):

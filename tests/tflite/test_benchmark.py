@@ -14,6 +14,8 @@ def test_both_runtimes_are_timed(vit):
         assert result["runs"] == 7
         assert 0 < result["median_ms"] <= result["p90_ms"]
         assert result["images_per_second"] == pytest.approx(1000 / result["median_ms"])
+    assert results["xnnpack"]["partitions"] == 1  # the float ViT runs wholly on XNNPACK
+    assert results["builtin"]["partitions"] == 0
 
 
 def test_one_runtime(vit):

@@ -209,3 +209,20 @@ def test_bad_model_argument(tmp_path):
     with pytest.raises(ValueError, match="`model` must be a keras.Model"):
         tflite.convert(np.zeros(3))
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.tensorflow
+def test_mixed_keeps_only_its_ops_in_float(vit):
+    content = tflite.convert(vit.model, quantization="mixed", representative_data=random_images(64, seed=1))
+    graph = tflite.inspect_model(content)
+    assert [t.dtype for t in graph.inputs + graph.outputs] == ["float32", "float32"]
+    ops = {op.type for op in graph.operators}
+    float_ops = {op.type for op in graph.float_operators()} - {"QUANTIZE", "DEQUANTIZE"}
+    assert float_ops == set(converter.FLOAT_OPS_OF_MIXED) & ops == {"BATCH_MATMUL", "SOFTMAX", "RSQRT"}
+    dense = [op for op in graph.operators if op.type in ("CONV_2D", "FULLY_CONNECTED")]
+    assert dense and all(op.inputs[0].dtype == op.inputs[1].dtype == op.outputs[0].dtype == "int8" for op in dense)
+    # Random weights: the error says the scales are sane (about 9% of the output range), not how
+    # accurate a trained model stays (benchmarks/tflite_latency.py measures that).
+    expected = vit.model.predict(vit.images, verbose=0)
+    error = np.abs(tflite.Interpreter(content)(vit.images) - expected).max()
+    assert error < 0.15 * np.abs(expected).max()
