@@ -105,13 +105,13 @@ def convert(
               `representative_data` (the NPU and Edge TPU mode);
             - `"mixed"`: int8 like `"int8"`, calibrated, except the ops of `FLOAT_OPS_OF_MIXED`
               (attention's matmuls and softmax, the norms' rsqrt), which stay float32 between
-              dequantize/quantize pairs, so XNNPACK runs the whole graph (the fast CPU mode for
-              transformers; float32 I/O);
+              dequantize/quantize pairs, so XNNPACK runs nearly all of the graph (the fast CPU
+              mode; float32 I/O). Only each LayerNorm's int8 `variance + epsilon`, whose scales
+              are too far apart for XNNPACK, falls back to LiteRT's builtin kernel;
             - `"int16x8"`: full integer with int16 activations and int8 weights, calibrated.
-        representative_data: calibration images for `"int8"` and `"int16x8"`: a NumPy array, a
-            `tf.data.Dataset`, an image folder path or `"digits"` (see
-            `kvit.tflite.calibration.representative_images`). Pixels in [0, 255]. Also used by
-            `"mixed"`.
+        representative_data: calibration images for `"int8"`, `"mixed"` and `"int16x8"`: a NumPy
+            array, a `tf.data.Dataset`, an image folder path or `"digits"` (see
+            `kvit.tflite.calibration.representative_images`). Pixels in [0, 255].
         edgetpu: bool, build for the Edge TPU compiler: full int8, batch 1, uint8 I/O by default.
             Check the result with `kvit.tflite.edgetpu_report`.
         batch_size: int, the static batch size.
