@@ -101,7 +101,9 @@ def trained_on_digits(name, size, epochs):
     keras.utils.set_random_seed(0)
     (x_train, y_train), (x_test, y_test) = load_digits(image_size=size)
     x_train, x_test = (np.repeat(x, 3, axis=-1) for x in (x_train, x_test))
-    model = applications.get(name, input_shape=(size, size, 3), classes=10, classifier_activation=None)
+    model = applications.get(
+        name, weights=None, input_shape=(size, size, 3), classes=10, classifier_activation=None
+    )
     train = array_pipeline(x_train, y_train, 32, training=True, translate=0.1)
     steps = epochs * (len(x_train) // 32)
     model.compile(
