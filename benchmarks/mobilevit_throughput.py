@@ -8,9 +8,9 @@ per runtime, compiled alike (see `throughput.RUNTIMES`: JAX `jit`, TensorFlow `t
 and without XLA, PyTorch eager under `no_grad`); timm runs eager under `no_grad`.
 All at 256x256 on random weights and [0, 255] pixels. PyTorch (timm and the torch backend) and
 TensorFlow use `--threads` threads; JAX uses XLA's default pool. Prints images per second at each
-batch size, kvit's ratio to timm and to kimm on the same runtime, and
-the best kvit runtime against timm and against kimm's best runtime. Run it alone: other jobs on the
-machine's cores spoil the figures.
+batch size, kvit's ratio to timm and to kimm on the same runtime, and the best kvit runtime against
+timm and against kimm's best runtime. Run it alone: other jobs on the machine's cores spoil the
+figures.
 """
 
 import argparse
@@ -123,13 +123,11 @@ def main():
             lib: {b: max(r[name][lib][str(b)] for r in per_runtime.values()) for b in args.batch_sizes}
             for lib in ("kvit", "kimm")
         }
-        print(
-            "best kvit runtime: "
-            + ", ".join(
-                f"batch {b} {best['kvit'][b] / anchor[b]:.2f}x timm, {best['kvit'][b] / best['kimm'][b]:.2f}x kimm's best"
-                for b in args.batch_sizes
-            )
-        )
+        ratios = [
+            f"batch {b} {best['kvit'][b] / anchor[b]:.2f}x timm, {best['kvit'][b] / best['kimm'][b]:.2f}x kimm's best"
+            for b in args.batch_sizes
+        ]
+        print("best kvit runtime: " + ", ".join(ratios))
 
 
 if __name__ == "__main__":

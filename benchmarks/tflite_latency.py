@@ -5,9 +5,9 @@
     python benchmarks/tflite_latency.py --weights none --image-size 64 --runs 5 --images 16   # smoke run
 
 For each model, kvit converts it in every quantization mode (float32, float16, dynamic, int8,
-mixed, int16x8) and times each at batch 1 on the LiteRT interpreter with XNNPACK; where kimm has the same
-architecture (MobileViT, MobileViTv2, ViT), kimm's own exporter (`kimm.export.export_tflite`)
-converts kimm's model at the same input size in float32 and int8, and those are timed in the
+mixed, int16x8) and times each at batch 1 on the LiteRT interpreter with XNNPACK; where kimm has
+the same architecture (MobileViT, MobileViTv2, ViT), kimm's own exporter
+(`kimm.export.export_tflite`) converts kimm's model at the same input size in float32 and int8, and those are timed in the
 same run. It prints each latency, the ratios the targets are about, and the top-1 agreement of
 each kvit conversion with the Keras model on real images: the held-out scikit-learn digits,
 resized to the input and repeated over 3 channels.
@@ -17,9 +17,9 @@ fastest quantized mode at most 0.6x kvit float32 with agreement >= 99%. Agreemen
 only with trained weights: `--weights imagenet` (the default), or `--weights digits`, which trains
 the model from scratch on the training digits at `--image-size` first (`--epochs`, AdamW; its
 held-out accuracy is printed) for a trained model where ImageNet weights cannot be downloaded.
-With `--weights none` agreement is printed but random-weight logits make it noise. kimm's models are timed with random weights (latency does
-not depend on them). Runs on the TensorFlow backend, which kimm's exporter needs. Run it alone:
-other jobs on the machine's cores spoil the figures.
+With `--weights none` agreement is printed but random-weight logits make it noise. kimm's models
+are timed with random weights (latency does not depend on them). Runs on the TensorFlow backend,
+which kimm's exporter needs. Run it alone: other jobs on the machine's cores spoil the figures.
 """
 
 import argparse
@@ -184,8 +184,10 @@ def report(name, size, rows, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="application names, or 'all'")
-    parser.add_argument("--weights", default="imagenet", help="'imagenet' (default), 'digits', 'none', or a weights file")
-    parser.add_argument("--epochs", type=int, default=10, help="training epochs of --weights digits (default: %(default)s)")
+    parser.add_argument(
+        "--weights", default="imagenet", help="'imagenet' (default), 'digits', 'none', or a weights file"
+    )
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of --weights digits (default: %(default)s)")
     parser.add_argument("--image-size", type=int, default=None, help="input side (default: the preset's)")
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads (default: all cores)")
     parser.add_argument("--runs", type=int, default=100, help="timed runs per model (default: %(default)s)")

@@ -65,7 +65,10 @@ def keras_step(model, xla=False):
 
 
 def run_runtime(script, runtime):
-    """Runs `script --runtime runtime` with this command line in a fresh process; returns its last line's JSON."""
+    """Runs `script --runtime runtime` with this command line in a fresh process.
+
+    Returns the JSON object the process printed last.
+    """
     command = [sys.executable, script, "--runtime", runtime, *sys.argv[1:]]
     env = {**os.environ, "KERAS_BACKEND": RUNTIMES[runtime][0]}
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
@@ -135,7 +138,7 @@ def main():
         cells = "".join(f"{result[b]:>16.1f}{result[b] / anchor[b]:>8.2f}" for b in args.batch_sizes)
         print(f"{name:<22}{cells}")
     best = {b: max(r[b] for n, r in rows.items() if n.startswith("kvit")) / anchor[b] for b in args.batch_sizes}
-    print("best kvit backend / timm: " + ", ".join(f"batch {b}: {v:.2f}x" for b, v in best.items()))
+    print("best kvit runtime / timm: " + ", ".join(f"batch {b}: {v:.2f}x" for b, v in best.items()))
 
 
 if __name__ == "__main__":
