@@ -1,7 +1,5 @@
 """The handwritten digits that ship with scikit-learn: kvit's embedded real data set."""
 
-import numpy as np
-
 
 def load_digits(image_size=32, test_fraction=0.2, seed=0):
     """Loads the 1,797 8x8 digits as [0, 255] float images, split into train and held-out sets.
