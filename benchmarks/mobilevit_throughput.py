@@ -2,6 +2,7 @@
 
     python benchmarks/mobilevit_throughput.py
     python benchmarks/mobilevit_throughput.py --models MobileViTXXS --batch-sizes 1 --iters 3 --warmup 1
+    python benchmarks/mobilevit_throughput.py --runtimes tensorflow --rounds 3
 
 kvit and kimm (`kimm.models.MobileViTXXS` / `MobileViTS`, the Keras 3 model zoo) run in one process
 per runtime, compiled alike (see `throughput.RUNTIMES`: JAX `jit`, TensorFlow `tf.function` with
@@ -9,8 +10,9 @@ and without XLA, PyTorch eager under `no_grad`); timm runs eager under `no_grad`
 All at 256x256 on random weights and [0, 255] pixels. PyTorch (timm and the torch backend) and
 TensorFlow use `--threads` threads; JAX uses XLA's default pool. Prints images per second at each
 batch size, kvit's ratio to timm and to kimm on the same runtime, and the best kvit runtime against
-timm and against kimm's best runtime. Run it alone: other jobs on the machine's cores spoil the
-figures.
+timm and against kimm's best runtime (among `--runtimes`). With `--rounds N` timm and every runtime
+are measured N times in turn and each figure is the median round. Run it alone: other jobs on the
+machine's cores spoil the figures.
 """
 
 import argparse
@@ -20,7 +22,7 @@ import sys
 
 import numpy as np
 
-from throughput import RUNTIMES, keras_step, measure, run_runtime
+from throughput import RUNTIMES, keras_step, measure, median_of_rounds, run_runtime
 
 KIMM_MODELS = {"MobileViTXXS": "MobileViTXXS", "MobileViTS": "MobileViTS"}
 TIMM_MODELS = {"MobileViTXXS": "mobilevit_xxs", "MobileViTS": "mobilevit_s"}
@@ -95,15 +97,24 @@ def main():
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=list(RUNTIMES))
+    parser.add_argument("--rounds", type=int, default=1, help="passes over timm and the runtimes; reports the median")
     parser.add_argument("--runtime", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.runtime:
         return run_backend(args)
 
-    timm_results = run_timm(args)
-    per_runtime = {runtime: run_runtime(__file__, runtime) for runtime in RUNTIMES}
+    rounds = [
+        (run_timm(args), {runtime: run_runtime(__file__, runtime) for runtime in args.runtimes})
+        for _ in range(args.rounds)
+    ]
+    timm_results = median_of_rounds([timm for timm, _ in rounds])
+    per_runtime = median_of_rounds([runtimes for _, runtimes in rounds])
 
-    print(f"{args.threads} threads (torch, TensorFlow); median of {args.iters} runs; 256x256")
+    print(
+        f"{args.threads} threads (torch, TensorFlow); median of {args.iters} runs, median of "
+        f"{args.rounds} rounds; 256x256"
+    )
     for name in args.models:
         anchor = timm_results[name]
         print(f"\n{name} (timm {TIMM_MODELS[name]}, kimm {KIMM_MODELS[name]})")

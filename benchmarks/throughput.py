@@ -1,12 +1,14 @@
 """Inference throughput of a kvit application on each Keras backend, beside timm, in one run.
 
     python benchmarks/throughput.py --model ViTS16 --timm vit_small_patch16_224
+    python benchmarks/throughput.py --runtimes tensorflow-xla jax --rounds 3
 
 Each runtime runs in its own process (Keras fixes its backend at import): JAX `jit` of the stateless
 call; TensorFlow as a `tf.function` graph (oneDNN kernels, which win for convolutions on CPU) and
 with XLA (`jit_compile=True`, which wins for plain transformers); PyTorch eager under `no_grad`.
 timm runs eager under `no_grad` with the same thread count. Prints images per second at each batch
-size and the ratio to timm. Run it alone: other jobs on the machine's cores spoil the figures.
+size and the ratio to timm; with `--rounds N`, the median of N passes over timm and the runtimes.
+Run it alone: other jobs on the machine's cores spoil the figures.
 """
 
 import argparse
@@ -36,6 +38,17 @@ def measure(step, images, iters, warmup):
         step(images)
         times.append(time.perf_counter() - start)
     return len(images) / float(np.median(times))
+
+
+def median_of_rounds(rounds):
+    """The cell-wise median of nested `{key: ... {key: number}}` dicts of one shape.
+
+    A benchmark repeats its anchor and every runtime in turn, `--rounds` times, and reports this:
+    the VM's speed drifts over minutes, and a single pass can catch one side in a slow spell.
+    """
+    if isinstance(rounds[0], dict):
+        return {key: median_of_rounds([r[key] for r in rounds]) for key in rounds[0]}
+    return float(np.median(rounds))
 
 
 def keras_step(model, xla=False):
@@ -118,6 +131,8 @@ def main():
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=list(RUNTIMES))
+    parser.add_argument("--rounds", type=int, default=1, help="passes over timm and the runtimes; reports the median")
     parser.add_argument("--runtime", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.runtime:
@@ -126,12 +141,19 @@ def main():
     import torch
 
     threads = torch.get_num_threads()
-    anchor = run_timm(args)
-    rows = {"timm (torch eager)": anchor}
-    for runtime in RUNTIMES:
-        rows[f"kvit {runtime}"] = {int(k): v for k, v in run_runtime(__file__, runtime).items()}
+    rounds = []
+    for _ in range(args.rounds):
+        rows = {"timm (torch eager)": run_timm(args)}
+        for runtime in args.runtimes:
+            rows[f"kvit {runtime}"] = {int(k): v for k, v in run_runtime(__file__, runtime).items()}
+        rounds.append(rows)
+    rows = median_of_rounds(rounds)
+    anchor = rows["timm (torch eager)"]
 
-    print(f"{args.model} vs timm {args.timm}; {threads} torch threads; median of {args.iters} runs")
+    print(
+        f"{args.model} vs timm {args.timm}; {threads} torch threads; median of {args.iters} runs, "
+        f"median of {args.rounds} rounds"
+    )
     header = "".join(f"{f'batch {b} img/s':>16}{'x timm':>8}" for b in args.batch_sizes)
     print(f"{'':<22}{header}")
     for name, result in rows.items():

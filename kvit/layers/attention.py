@@ -8,10 +8,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     The `qkv` output is laid out `[q | k | v]`, each `(heads, head_dim)`, so a timm checkpoint's
     `attn.qkv` maps onto it with a transpose only. The attention is written out as two batched
-    matmuls around a softmax (scale `head_dim ** -0.5`) in the `(batch, heads, tokens, head_dim)`
+    matmuls around a softmax (scale `head_dim ** -0.5`) in the `(heads, batch, tokens, head_dim)`
     layout: on CPU TensorFlow runs this faster than `keras.ops.dot_product_attention`'s einsums,
-    and TFLite lowers it to BATCH_MATMUL with no extra transposes. Every reshape and transpose
-    stays at rank 4 or below, which TFLite's builtins require.
+    and TFLite lowers it to BATCH_MATMUL with no extra transposes. Heads lead so that `q`, `k` and
+    `v` split off the first axis, which TensorFlow and PyTorch do as views, without a copy. Every
+    reshape and transpose stays at rank 4 or below, which TFLite's builtins require.
 
     Args:
         num_heads: int, number of heads; must divide the input width.
@@ -43,10 +44,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     def call(self, x, training=None):
         batch, dim = ops.shape(x)[0], x.shape[2]
         qkv = ops.reshape(self.qkv(x), (batch, -1, 3 * self.num_heads, self.head_dim))
-        q, k, v = ops.split(ops.transpose(qkv, (0, 2, 1, 3)), 3, axis=1)  # (batch, heads, tokens, head_dim)
+        q, k, v = ops.split(ops.transpose(qkv, (2, 0, 1, 3)), 3, axis=0)  # (heads, batch, tokens, head_dim)
         scores = ops.matmul(q * self.head_dim**-0.5, ops.transpose(k, (0, 1, 3, 2)))
         x = ops.matmul(ops.softmax(scores, axis=-1), v)
-        x = ops.reshape(ops.transpose(x, (0, 2, 1, 3)), (batch, -1, dim))
+        x = ops.reshape(ops.transpose(x, (1, 2, 0, 3)), (batch, -1, dim))
         return self.dropout(self.proj(x), training=training)
 
     def get_config(self):

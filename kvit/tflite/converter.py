@@ -8,6 +8,7 @@ on PyTorch it needs litert-torch, a different converter; going through TensorFlo
 converter, and one set of quantizers, for every backend.
 """
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -32,7 +33,9 @@ QUANTIZATION_MODES = ("float32", "float16", "dynamic", "int8", "mixed", "int16x8
 CALIBRATED_MODES = ("int8", "mixed", "int16x8")
 # Ops that "mixed" keeps in float32: XNNPACK has no int8 kernel for them, so in full int8 they run
 # on LiteRT's slower builtin kernels (int8 BATCH_MATMUL on the reference one) and split the graph.
-FLOAT_OPS_OF_MIXED = ("BATCH_MATMUL", "SOFTMAX", "RSQRT")
+# The ADDs that feed an RSQRT (a norm's `variance + epsilon`) stay float32 too: in int8 their two
+# scales are too far apart for XNNPACK's kernel.
+FLOAT_OPS_OF_MIXED = ("BATCH_MATMUL", "SOFTMAX", "RSQRT", "GELU")
 # The input/output types each mode allows; the first is the default.
 IO_DTYPES = {
     "float32": ("float32",),
@@ -104,10 +107,9 @@ def convert(
             - `"int8"`: full integer, int8 weights and activations, calibrated on
               `representative_data` (the NPU and Edge TPU mode);
             - `"mixed"`: int8 like `"int8"`, calibrated, except the ops of `FLOAT_OPS_OF_MIXED`
-              (attention's matmuls and softmax, the norms' rsqrt), which stay float32 between
-              dequantize/quantize pairs, so XNNPACK runs nearly all of the graph (the fast CPU
-              mode; float32 I/O). Only each LayerNorm's int8 `variance + epsilon`, whose scales
-              are too far apart for XNNPACK, falls back to LiteRT's builtin kernel;
+              (attention's matmuls and softmax, GELU, the norms' rsqrt and `variance +
+              epsilon`), which stay float32 between dequantize/quantize pairs, so XNNPACK runs
+              the whole graph (the fast CPU mode; float32 I/O);
             - `"int16x8"`: full integer with int16 activations and int8 weights, calibrated.
         representative_data: calibration images for `"int8"`, `"mixed"` and `"int16x8"`: a NumPy
             array, a `tf.data.Dataset`, an image folder path or `"digits"` (see
@@ -279,14 +281,33 @@ def _configure(converter, settings, images):
 
 
 def _convert_mixed(converter):
-    """Calibrates like full int8, then quantizes every op but those of `FLOAT_OPS_OF_MIXED`."""
+    """Calibrates like full int8, then quantizes every op but those of `FLOAT_OPS_OF_MIXED`.
+
+    TF's quantization debugger calibrates once; the ADDs that feed an RSQRT, found in the
+    calibrated float graph, are then kept float32 by their output tensors' names.
+    """
     import tensorflow as tf
 
+    def options(nodes=None):
+        return tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_ops=list(FLOAT_OPS_OF_MIXED), denylisted_nodes=nodes
+        )
+
     debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter,
-        debug_dataset=converter.representative_dataset,
-        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(FLOAT_OPS_OF_MIXED)),
+        converter=converter, debug_dataset=converter.representative_dataset, debug_options=options()
     )
+    graph = inspect_model(debugger.calibrated_model)
+    consumers = collections.defaultdict(list)
+    for op in graph.operators:
+        for tensor in op.inputs:
+            consumers[tensor.index].append(op.type)
+    epsilon_adds = [
+        op.outputs[0].name
+        for op in graph.operators
+        if op.type == "ADD" and consumers[op.outputs[0].index] == ["RSQRT"]
+    ]
+    if epsilon_adds:
+        debugger.options = options(epsilon_adds)
     return debugger.get_nondebug_quantized_model()
 
 
