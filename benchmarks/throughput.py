@@ -29,15 +29,23 @@ RUNTIMES = {
 }
 
 
-def measure(step, images, iters, warmup):
-    for _ in range(warmup):
-        step(images)
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        step(images)
-        times.append(time.perf_counter() - start)
-    return len(images) / float(np.median(times))
+def measure(steps, iters, warmup, blocks=1):
+    """Images per second of each of `steps`, `{name: (step, images)}`, from its median call.
+
+    With `blocks` > 1 the steps take turns, `iters // blocks` timed calls at a time, so a slow
+    spell of the machine falls on all of them alike instead of on whichever ran then.
+    """
+    for step, images in steps.values():
+        for _ in range(warmup):
+            step(images)
+    times = {name: [] for name in steps}
+    for _ in range(blocks):
+        for name, (step, images) in steps.items():
+            for _ in range(max(1, iters // blocks)):
+                start = time.perf_counter()
+                step(images)
+                times[name].append(time.perf_counter() - start)
+    return {name: len(steps[name][1]) / float(np.median(t)) for name, t in times.items()}
 
 
 def median_of_rounds(rounds):
@@ -99,7 +107,7 @@ def run_backend(args):
     results = {}
     for batch in args.batch_sizes:
         x = keras.ops.convert_to_tensor(np.random.RandomState(0).uniform(0, 255, (batch, *size)).astype("float32"))
-        results[batch] = measure(step, x, args.iters, args.warmup)
+        results[batch] = measure({"kvit": (step, x)}, args.iters, args.warmup)["kvit"]
     print(json.dumps(results))
 
 
@@ -119,7 +127,7 @@ def run_timm(args):
             with torch.no_grad():
                 return model(images)
 
-        results[batch] = measure(step, x, args.iters, args.warmup)
+        results[batch] = measure({"timm": (step, x)}, args.iters, args.warmup)["timm"]
     return results
 
 
