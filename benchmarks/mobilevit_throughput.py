@@ -106,7 +106,9 @@ def main():
         to_timm = {}
         for runtime, results in per_runtime.items():
             timm, kvit, kimm = ({int(k): v for k, v in results[name][lib].items()} for lib in LIBRARIES)
-            to_timm[runtime] = {lib: {b: r[b] / timm[b] for b in args.batch_sizes} for lib, r in (("kvit", kvit), ("kimm", kimm))}
+            to_timm[runtime] = {
+                lib: {b: r[b] / timm[b] for b in args.batch_sizes} for lib, r in (("kvit", kvit), ("kimm", kimm))
+            }
             for library, result in (("timm", timm), ("kvit", kvit), ("kimm", kimm)):
                 cells = "".join(
                     f"{result[b]:>16.1f}{result[b] / timm[b]:>8.2f}"
