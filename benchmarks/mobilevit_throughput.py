@@ -49,12 +49,13 @@ def run_backend(args):
     from reference import import_timm
 
     timm = import_timm()
+    xla = RUNTIMES[args.runtime][1]
     results = {}
     for name in args.models:
         timm_model = timm.create_model(TIMM_MODELS[name], pretrained=False).eval()
         keras_steps = {
-            "kvit": keras_step(kvit.applications.get(name), RUNTIMES[args.runtime][1]),
-            "kimm": keras_step(getattr(kimm.models, KIMM_MODELS[name])(weights=None), RUNTIMES[args.runtime][1]),
+            "kvit": keras_step(kvit.applications.get(name), xla),
+            "kimm": keras_step(getattr(kimm.models, KIMM_MODELS[name])(weights=None), xla),
         }
 
         def timm_step(images, model=timm_model):

@@ -3,7 +3,8 @@
 `convert` turns a Keras model of any backend into a builtin-only `.tflite` (float32, float16,
 dynamic-range int8, full int8, int8 with float attention ("mixed") or int16x8); `Interpreter`
 runs it on `ai_edge_litert` with XNNPACK; `benchmark` and `evaluate` time and score it;
-`edgetpu_report` lints it against the Edge TPU's published rules. TensorFlow is imported only when converting or calibrating.
+`edgetpu_report` lints it against the Edge TPU's published rules. TensorFlow is imported only
+when converting or calibrating.
 """
 
 from kvit.tflite.benchmark import benchmark
