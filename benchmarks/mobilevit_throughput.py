@@ -8,7 +8,8 @@ Each Keras runtime runs in its own process (see `throughput.RUNTIMES`: JAX `jit`
 `tf.function` with and without XLA, PyTorch eager under `no_grad`), and in that process kvit, kimm
 (`kimm.models.MobileViTXXS` / `MobileViTS`, the Keras 3 model zoo) and timm (eager under
 `no_grad`, the anchor) take turns in `--blocks` blocks of calls, so a slow spell of the machine
-falls on all three alike. All at 256x256 on random weights and [0, 255] pixels; PyTorch and
+falls on all three alike. All at 256x256 on noised random weights (`throughput.randomize_weights`,
+`reference.create_timm_model`: no norm left at its foldable initial value) and [0, 255] pixels; PyTorch and
 TensorFlow use `--threads` threads, JAX XLA's default pool. Prints images per second at each batch
 size with kvit's ratio to timm and to kimm from the same process, and the best kvit runtime against
 timm and against kimm's best runtime (ranked, across processes, by the ratio to their own timm).
@@ -18,12 +19,10 @@ alone: other jobs on the machine's cores spoil the figures.
 
 import argparse
 import json
-import os
-import sys
 
 import numpy as np
 
-from throughput import RUNTIMES, keras_step, measure, median_of_rounds, run_runtime
+from throughput import RUNTIMES, keras_step, measure, median_of_rounds, randomize_weights, run_runtime, timm_model
 
 KIMM_MODELS = {"MobileViTXXS": "MobileViTXXS", "MobileViTS": "MobileViTS"}
 TIMM_MODELS = {"MobileViTXXS": "mobilevit_xxs", "MobileViTS": "mobilevit_s"}
@@ -45,20 +44,16 @@ def run_backend(args):
 
     import kvit
 
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-    from reference import import_timm
-
-    timm = import_timm()
     xla = RUNTIMES[args.runtime][1]
     results = {}
     for name in args.models:
-        timm_model = timm.create_model(TIMM_MODELS[name], pretrained=False).eval()
-        keras_steps = {
-            "kvit": keras_step(kvit.applications.get(name), xla),
-            "kimm": keras_step(getattr(kimm.models, KIMM_MODELS[name])(weights=None), xla),
+        keras_models = {
+            "kvit": kvit.applications.get(name),
+            "kimm": getattr(kimm.models, KIMM_MODELS[name])(weights=None),
         }
+        keras_steps = {lib: keras_step(randomize_weights(model), xla) for lib, model in keras_models.items()}
 
-        def timm_step(images, model=timm_model):
+        def timm_step(images, model=timm_model(TIMM_MODELS[name])):
             with torch.no_grad():
                 return model(images)
 

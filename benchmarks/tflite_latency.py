@@ -2,7 +2,7 @@
 
     python benchmarks/tflite_latency.py                       # MobileViT-XXS, MobileViT-S, ViT-Ti/16
     python benchmarks/tflite_latency.py --models all          # every kvit application
-    python benchmarks/tflite_latency.py --weights none --image-size 64 --runs 5 --images 16   # smoke run
+    python benchmarks/tflite_latency.py --weights random --image-size 64 --runs 5 --images 16   # smoke run
 
 For each model, kvit converts it in every quantization mode (float32, float16, dynamic, int8,
 mixed, int16x8) and times each at batch 1 on the LiteRT interpreter with XNNPACK, the models
@@ -18,9 +18,11 @@ fastest quantized mode at most 0.6x kvit float32 with agreement >= 99%. Agreemen
 only with trained weights: `--weights imagenet` (the default), or `--weights digits`, which trains
 the model from scratch on the training digits at `--image-size` first (`--epochs`, AdamW; its
 held-out accuracy is printed) for a trained model where ImageNet weights cannot be downloaded.
-With `--weights none` agreement is printed but random-weight logits make it noise. kimm's models
-are timed with random weights (latency does not depend on them). Runs on the TensorFlow backend,
-which kimm's exporter needs. Run it alone: other jobs on the machine's cores spoil the figures.
+With `--weights random` agreement is printed but random-weight logits make it noise. kimm's models
+are timed with random weights. Random weights are noised (`throughput.randomize_weights`): the
+converter folds away a norm left at its initial scale 1 and shift 0, which no trained model has.
+Runs on the TensorFlow backend, which kimm's exporter needs. Run it alone: other jobs on the
+machine's cores spoil the figures.
 """
 
 import argparse
@@ -36,6 +38,7 @@ import numpy as np  # noqa: E402
 from kvit import applications, tflite  # noqa: E402
 from kvit.recipes.digits import load_digits  # noqa: E402
 from kvit.tflite.interpreter import available_cores  # noqa: E402
+from throughput import randomize_weights  # noqa: E402
 
 DEFAULT_MODELS = ("MobileViTXXS", "MobileViTS", "ViTTi16")
 CONV_HEAVY_PREFIXES = ("MobileViT", "EfficientViT")
@@ -71,8 +74,8 @@ def kimm_conversions(name, size, calibration):
         return {}
     import kimm
 
-    model = getattr(kimm.models, KIMM_TWINS[name])(
-        weights=None, input_shape=(size, size, 3), classifier_activation=None
+    model = randomize_weights(
+        getattr(kimm.models, KIMM_TWINS[name])(weights=None, input_shape=(size, size, 3), classifier_activation=None)
     )
     results = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -125,8 +128,10 @@ def benchmark_model(name, args):
     else:
         # Logits: an int8 softmax over 1,000 classes rounds most probabilities to the same code,
         # and its top-1 then ties; the softmax does not change the float top-1.
-        weights = None if args.weights == "none" else args.weights
+        weights = None if args.weights == "random" else args.weights
         model = applications.get(name, weights=weights, input_shape=(size, size, 3), classifier_activation=None)
+        if weights is None:
+            randomize_weights(model)
     images = real_images(size, args.images)
     calibration = calibration_images(size)
 
@@ -192,7 +197,7 @@ def report(name, size, rows, args):
         f"fastest quantized, {fastest}: {quantized[fastest]['median_ms'] / ours:.2f}x kvit float32, "
         f"agreement {quantized[fastest]['agreement']:.4f}{target}"
     )
-    if args.weights == "none":
+    if args.weights == "random":
         print("(random weights: agreement is noise; pass --weights imagenet or digits for a meaningful one)")
 
 
@@ -200,7 +205,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="application names, or 'all'")
     parser.add_argument(
-        "--weights", default="imagenet", help="'imagenet' (default), 'digits', 'none', or a weights file"
+        "--weights", default="imagenet", help="'imagenet' (default), 'digits', 'random', or a weights file"
     )
     parser.add_argument("--epochs", type=int, default=10, help="epochs of --weights digits (default: %(default)s)")
     parser.add_argument("--image-size", type=int, default=None, help="input side (default: the preset's)")

@@ -48,6 +48,36 @@ def measure(steps, iters, warmup, blocks=1):
     return {name: len(steps[name][1]) / float(np.median(t)) for name, t in times.items()}
 
 
+def randomize_weights(model, seed=0):
+    """Puts noise on every float weight of a Keras model, as the tests do to timm's models.
+
+    A freshly initialised norm (scale 1, shift 0, mean 0, variance 1) is a constant that TensorFlow's
+    graph optimizer and the TFLite converter fold away, and a trained model has none: benchmarking
+    it would flatter whichever library folds. Running variances are drawn from [0.5, 1.5).
+    """
+    import keras
+
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        if not str(variable.dtype).startswith("float"):
+            continue
+        value = keras.ops.convert_to_numpy(variable)
+        if variable.path.endswith("moving_variance"):
+            noised = rng.uniform(0.5, 1.5, value.shape)
+        else:
+            noised = value + rng.normal(0.0, 0.05, value.shape)
+        variable.assign(noised.astype(value.dtype))
+    return model
+
+
+def timm_model(name):
+    """timm's `name` in eval mode with the tests' noised random weights (`reference.create_timm_model`)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+    from reference import create_timm_model
+
+    return create_timm_model(name)[0]
+
+
 def median_of_rounds(rounds):
     """The cell-wise median of nested `{key: ... {key: number}}` dicts of one shape.
 
@@ -102,6 +132,7 @@ def run_backend(args):
     import kvit
 
     model = kvit.applications.get(args.model, input_shape=tuple(args.input_shape) if args.input_shape else None)
+    randomize_weights(model)
     size = model.inputs[0].shape[1:]
     step = keras_step(model, RUNTIMES[args.runtime][1])
     results = {}
@@ -114,10 +145,7 @@ def run_backend(args):
 def run_timm(args):
     import torch
 
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-    from reference import import_timm
-
-    model = import_timm().create_model(args.timm, pretrained=False).eval()
+    model = timm_model(args.timm)
     size = args.input_shape or model.pretrained_cfg["input_size"][1:] + (3,)
     results = {}
     for batch in args.batch_sizes:

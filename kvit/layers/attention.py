@@ -11,8 +11,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     matmuls around a softmax (scale `head_dim ** -0.5`) in the `(heads, batch, tokens, head_dim)`
     layout: on CPU TensorFlow runs this faster than `keras.ops.dot_product_attention`'s einsums,
     and TFLite lowers it to BATCH_MATMUL with no extra transposes. Heads lead so that `q`, `k` and
-    `v` split off the first axis, which TensorFlow and PyTorch do as views, without a copy. Every
-    reshape and transpose stays at rank 4 or below, which TFLite's builtins require.
+    `v` split off the first axis, which TensorFlow and PyTorch do as views, without a copy. The
+    projections run on `(batch * tokens, dim)` (see `MLP`). Every reshape and transpose stays at
+    rank 4 or below, which TFLite's builtins require.
 
     Args:
         num_heads: int, number of heads; must divide the input width.
@@ -43,12 +44,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     def call(self, x, training=None):
         batch, dim = ops.shape(x)[0], x.shape[2]
-        qkv = ops.reshape(self.qkv(x), (batch, -1, 3 * self.num_heads, self.head_dim))
+        qkv = ops.reshape(self.qkv(ops.reshape(x, (-1, dim))), (batch, -1, 3 * self.num_heads, self.head_dim))
         q, k, v = ops.split(ops.transpose(qkv, (2, 0, 1, 3)), 3, axis=0)  # (heads, batch, tokens, head_dim)
         scores = ops.matmul(q * self.head_dim**-0.5, ops.transpose(k, (0, 1, 3, 2)))
         x = ops.matmul(ops.softmax(scores, axis=-1), v)
-        x = ops.reshape(ops.transpose(x, (1, 2, 0, 3)), (batch, -1, dim))
-        return self.dropout(self.proj(x), training=training)
+        x = self.proj(ops.reshape(ops.transpose(x, (1, 2, 0, 3)), (-1, dim)))
+        return ops.reshape(self.dropout(x, training=training), (batch, -1, dim))
 
     def get_config(self):
         return {

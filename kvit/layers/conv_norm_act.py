@@ -2,6 +2,16 @@ import keras
 from keras import ops
 
 
+def silu(x):
+    """`x * sigmoid(x)` written out: TensorFlow's graph optimizer fuses this form, not `tf.nn.silu`
+    (what `keras.activations.silu` runs there), into the convolution before it."""
+    return x * ops.sigmoid(x)
+
+
+# Activations by name that replace Keras' own of that name.
+ACTIVATIONS = {"silu": silu}
+
+
 @keras.saving.register_keras_serializable(package="kvit")
 class ConvNormAct(keras.layers.Layer):
     """Bias-free convolution, BatchNorm, then an activation: timm's `ConvNormAct`.
@@ -43,7 +53,7 @@ class ConvNormAct(keras.layers.Layer):
         self.epsilon = epsilon
         # PyTorch's BatchNorm momentum 0.1 weighs the new batch; Keras' momentum weighs the old value.
         self.bn = keras.layers.BatchNormalization(epsilon=epsilon, momentum=0.9, name="bn")
-        self.act = keras.activations.get(activation) if activation else None
+        self.act = (ACTIVATIONS.get(activation) or keras.activations.get(activation)) if activation else None
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -81,15 +91,17 @@ class ConvNormAct(keras.layers.Layer):
         """The convolution with BatchNorm's inference affine folded into its kernel, plus a bias.
 
         Scaling the small kernel instead of the output map saves a pass over the map; the results
-        agree with convolution-then-BatchNorm to float rounding.
+        agree with convolution-then-BatchNorm to float rounding. The bias goes on with `ops.add`,
+        not `+`: on TensorFlow that is a `BiasAdd`, which the graph optimizer fuses into the
+        convolution together with the activation after it.
         """
         bn, conv = self.bn, self.conv
         scale = bn.gamma * ops.rsqrt(bn.moving_variance + bn.epsilon)
         shift = ops.cast(bn.beta - bn.moving_mean * scale, x.dtype)
         if isinstance(conv, keras.layers.DepthwiseConv2D):
             kernel = ops.cast(conv.kernel * ops.expand_dims(scale, -1), x.dtype)
-            return ops.depthwise_conv(x, kernel, conv.strides, conv.padding) + shift
-        return conv.convolution_op(x, ops.cast(conv.kernel * scale, x.dtype)) + shift
+            return ops.add(ops.depthwise_conv(x, kernel, conv.strides, conv.padding), shift)
+        return ops.add(conv.convolution_op(x, ops.cast(conv.kernel * scale, x.dtype)), shift)
 
     def compute_output_shape(self, input_shape):
         def size(n):
