@@ -8,13 +8,13 @@ Each Keras runtime runs in its own process (see `throughput.RUNTIMES`: JAX `jit`
 `tf.function` with and without XLA, PyTorch eager under `no_grad`), and in that process kvit, kimm
 (`kimm.models.MobileViTXXS` / `MobileViTS`, the Keras 3 model zoo) and timm (eager under
 `no_grad`, the anchor) take turns in `--blocks` blocks of calls, so a slow spell of the machine
-falls on all three alike. All at 256x256 on noised random weights (`throughput.randomize_weights`,
-`reference.create_timm_model`: no norm left at its foldable initial value) and [0, 255] pixels; PyTorch and
-TensorFlow use `--threads` threads, JAX XLA's default pool. Prints images per second at each batch
-size with kvit's ratio to timm and to kimm from the same process, and the best kvit runtime against
-timm and against kimm's best runtime (ranked, across processes, by the ratio to their own timm).
-With `--rounds N` every runtime is measured N times and each figure is the median round. Run it
-alone: other jobs on the machine's cores spoil the figures.
+falls on all three alike. All at 256x256 and [0, 255] pixels on noised random weights
+(`throughput.randomize_weights`, `reference.create_timm_model`: no norm left at its foldable
+initial value); PyTorch and TensorFlow use `--threads` threads, JAX XLA's default pool. Prints
+images per second at each batch size with kvit's ratio to timm and to kimm from the same process,
+and the best kvit runtime against timm and against kimm's best runtime (ranked, across processes,
+by the ratio to their own timm). With `--rounds N` every runtime is measured N times and each
+figure is the median round. Run it alone: other jobs on the machine's cores spoil the figures.
 """
 
 import argparse
