@@ -2,6 +2,8 @@
 
 from kvit.applications import mobilevit as _mobilevit
 from kvit.applications import vit as _vit
+from kvit.applications.catalog import list_models
+from kvit.applications.imagenet import decode_predictions, imagenet_classes
 from kvit.applications.mobilevit import (
     MobileViTS,
     MobileViTV2_050,
@@ -33,6 +35,11 @@ APPLICATIONS = {name: globals()[name] for name in PRESETS}
 
 def get(name, **kwargs):
     """Builds the application called `name` (e.g. `"ViTS16"`) with `kwargs`."""
+    return APPLICATIONS[check_name(name)](**kwargs)
+
+
+def check_name(name):
+    """Returns `name` if it is an application's, else raises a ValueError that lists them."""
     if name not in APPLICATIONS:
         raise ValueError(f"Unknown model {name!r}; expected one of {sorted(APPLICATIONS)}.")
-    return APPLICATIONS[name](**kwargs)
+    return name

@@ -11,9 +11,9 @@ Args:
     weights: None (random initialisation), `"imagenet"` (the reference checkpoint `{hub_id}`,
         {license}; downloaded once, converted and cached), or the path of a `.weights.h5`,
         `.keras`, `.safetensors`, `.pth`, `.pt` or `.bin` file.
-    input_shape: `(height, width, channels)`; default `{default_shape}`. Other sizes adapt the
-        weights where the family allows it (ViT resamples its position embedding). Pretrained
-        weights need 3 channels.
+    input_shape: `(height, width, channels)`; default `{default_shape}`.{resolutions} Other sizes
+        adapt the weights where the family allows it (ViT resamples its position embedding).
+        Pretrained weights need 3 channels.
     input_tensor: optional Keras tensor to build the model on.
     pooling: without the top: None returns the last feature map `(batch, height, width,
         channels)`; `"avg"` or `"max"` pools it to `(batch, channels)`.
@@ -29,13 +29,30 @@ Returns:
 """
 
 
+def preset_for(preset, input_shape):
+    """The preset of the resolution `input_shape` asks for: a published one, else `preset` itself.
+
+    A preset may list other resolutions timm publishes checkpoints for, `{"resolutions": {384:
+    overrides}}`; a square `input_shape` of that size takes its `hub_id`, `crop_pct` and the
+    `config` entries it changes (a Swin's window size, say).
+    """
+    size = tuple(input_shape[:2]) if input_shape is not None else None
+    for resolution, overrides in preset.get("resolutions", {}).items():
+        if size == (resolution, resolution):
+            config = {**preset["config"], **overrides.get("config", {})}
+            return {**preset, **overrides, "image_size": resolution, "config": config}
+    return preset
+
+
 def make_application(name, preset, builder, convert_checkpoint, head_layers):
     """Returns the named constructor for one preset.
 
     Args:
         name: the constructor's name, e.g. `"ViTS16"`.
         preset: dict with `title`, `summary`, `image_size`, `hub_id`, `license`, `mean`, `std`,
-            and `config`, the builder's architecture arguments.
+            `crop_pct` and `interpolation` (timm's evaluation transform of the checkpoint),
+            `config`, the builder's architecture arguments, and optionally `resolutions` (see
+            `preset_for`).
         builder: the family builder, e.g. `kvit.models.ViT`.
         convert_checkpoint: the family's timm state-dict map.
         head_layers: the family's classifier layer names.
@@ -57,6 +74,7 @@ def make_application(name, preset, builder, convert_checkpoint, head_layers):
         size = preset["image_size"]
         if input_shape is None:
             input_shape = tuple(input_tensor.shape[1:]) if input_tensor is not None else (size, size, 3)
+        resolved = preset_for(preset, input_shape)
         if weights is not None and input_shape[-1] != 3:
             raise ValueError(
                 f"`input_shape` {tuple(input_shape)} has {input_shape[-1]} channels; pretrained "
@@ -70,16 +88,18 @@ def make_application(name, preset, builder, convert_checkpoint, head_layers):
             pooling=pooling,
             input_tensor=input_tensor,
             include_preprocessing=include_preprocessing,
-            mean=preset["mean"],
-            std=preset["std"],
-            name=preset.get("model_name", name.lower()),
-            **{**preset["config"], **kwargs},
+            mean=resolved["mean"],
+            std=resolved["std"],
+            name=resolved.get("model_name", name.lower()),
+            **{**resolved["config"], **kwargs},
         )
-        return load_weights(model, weights, convert_checkpoint, head_layers, preset["hub_id"])
+        return load_weights(model, weights, convert_checkpoint, head_layers, resolved["hub_id"])
 
     constructor.__name__ = constructor.__qualname__ = name
+    others = [f"`({r}, {r}, 3)` takes `{o['hub_id']}`" for r, o in preset.get("resolutions", {}).items()]
     constructor.__doc__ = _DOC.format(
         default_shape=(preset["image_size"], preset["image_size"], 3),
+        resolutions=f" {'; '.join(others)}." if others else "",
         builder=f"kvit.models.{builder.__name__}",
         **preset,
     )

@@ -13,7 +13,7 @@ from kvit.models import mobilevit
 
 # In [0, 1] units: the model only divides [0, 255] pixels by 255.
 UNIT_RANGE_STATS = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
-LICENSE = "under Apple's ml-cvnets licence (https://github.com/apple/ml-cvnets/blob/main/LICENSE), not Apache-2.0"
+LICENSE = "Apple ml-cvnets licence (not Apache-2.0)"
 V1_SUMMARY = "MobileViT (Mehta & Rastegari 2022), trained on ImageNet-1k by the paper authors."
 V2_SUMMARY = (
     "MobileViTv2 with separable self-attention (Mehta & Rastegari 2023), trained on ImageNet-1k "
@@ -21,10 +21,12 @@ V2_SUMMARY = (
 )
 
 
-def _preset(title, config, hub_id, summary):
+def _preset(title, config, hub_id, summary, crop_pct):
     return dict(
         title=title,
         image_size=256,
+        crop_pct=crop_pct,
+        interpolation="bicubic",
         hub_id=hub_id,
         license=LICENSE,
         summary=summary,
@@ -39,6 +41,7 @@ def _v1(size):
         mobilevit.MOBILEVIT_VARIANTS[size],
         f"timm/mobilevit_{size}.cvnets_in1k",
         V1_SUMMARY,
+        crop_pct=0.9,
     )
 
 
@@ -48,6 +51,7 @@ def _v2(width):
         mobilevit.MOBILEVIT_V2_VARIANTS[width],
         f"timm/mobilevitv2_{width}.cvnets_in1k",
         V2_SUMMARY,
+        crop_pct=0.888,
     )
 
 

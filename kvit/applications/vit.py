@@ -12,6 +12,8 @@ def _preset(title, variant, patch_size, hub_id, license, summary, stats, distill
     return dict(
         title=title,
         image_size=224,
+        crop_pct=0.9,
+        interpolation="bicubic",
         hub_id=hub_id,
         license=license,
         summary=summary,

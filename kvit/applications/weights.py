@@ -17,7 +17,9 @@ import h5py
 import numpy as np
 from safetensors import SafetensorError
 from safetensors import safe_open
-from safetensors.numpy import save_file
+from safetensors.numpy import save
+
+from kvit.files import atomic_write
 
 KVIT_FORMAT = "kvit"
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
@@ -91,13 +93,11 @@ def read_checkpoint(path):
 
 def save_kvit_checkpoint(arrays, path, source):
     """Writes kvit-path arrays as `.safetensors`, marked so `read_checkpoint` knows their layout."""
-    tmp = f"{path}.tmp"
-    save_file(
+    content = save(
         {k: np.ascontiguousarray(v) for k, v in arrays.items()},
-        tmp,
         metadata={"format": KVIT_FORMAT, "source": source},
     )
-    os.replace(tmp, path)
+    atomic_write(path, content)
 
 
 def pretrained_arrays(hub_id, convert_checkpoint):

@@ -414,7 +414,6 @@ def MobileViT(
     include_preprocessing=True,
     mean=(0.0, 0.0, 0.0),
     std=(1.0, 1.0, 1.0),
-    return_features=False,
     name="mobilevit",
 ):
     """Builds a MobileViT (v1) as a functional `keras.Model`; the defaults are MobileViT-XXS.
@@ -443,8 +442,6 @@ def MobileViT(
         input_tensor: optional Keras tensor to build on.
         include_preprocessing: bool, whether the model maps [0, 255] pixels with `mean`/`std`.
         mean, std: per-channel statistics in [0, 1] units of the weights the model will carry.
-        return_features: bool, return the stage outputs at strides 2, 4, 8, 16 and 32 (the last
-            after `final_conv`) as a list of maps instead of the top or pooled output.
         name: model name.
     """
     if len(transformer_widths) != len(transformer_depths):
@@ -461,7 +458,7 @@ def MobileViT(
     return _build(
         input_shape, input_tensor, include_preprocessing, mean, std, stem_width, widths, depths,
         expansion_ratio, blocks, head_width, drop_path_rate, dropout_rate, include_top, classes,
-        classifier_activation, pooling, return_features, name,
+        classifier_activation, pooling, name,
     )
 
 
@@ -485,7 +482,6 @@ def MobileViTV2(
     include_preprocessing=True,
     mean=(0.0, 0.0, 0.0),
     std=(1.0, 1.0, 1.0),
-    return_features=False,
     name="mobilevitv2",
 ):
     """Builds a MobileViTv2 as a functional `keras.Model`; the defaults are MobileViTv2-1.0.
@@ -504,8 +500,8 @@ def MobileViTV2(
         patch_size: int, side of the square patches.
         mlp_ratio: float, transformer MLP hidden width over its token width.
         drop_path_rate, dropout_rate, include_top, classes, classifier_activation, pooling,
-        input_tensor, include_preprocessing, mean, std, return_features, name: as in `MobileViT`;
-            there is no `final_conv`, the stride-32 feature is the last stage's output.
+        input_tensor, include_preprocessing, mean, std, name: as in `MobileViT`; there is no
+            `final_conv`.
     """
     first = len(widths) - len(transformer_depths)
     blocks = [
@@ -521,7 +517,7 @@ def MobileViTV2(
     return _build(
         input_shape, input_tensor, include_preprocessing, mean, std, stem_width, widths, depths,
         expansion_ratio, blocks, 0, drop_path_rate, dropout_rate, include_top, classes,
-        classifier_activation, pooling, return_features, name,
+        classifier_activation, pooling, name,
     )
 
 
@@ -543,7 +539,6 @@ def _build(
     classes,
     classifier_activation,
     pooling,
-    return_features,
     name,
 ):
     """The network both versions share; `blocks` makes the MobileViT block of each last stage."""
@@ -561,7 +556,6 @@ def _build(
     # timm spaces the stochastic depth over all blocks, a MobileViT block counting as one.
     rates = iter(np.linspace(0.0, drop_path_rate, sum(depths) + len(blocks)).tolist())
     first_transformer_stage = len(widths) - len(blocks)
-    features = []
     for stage, (width, depth) in enumerate(zip(widths, depths)):
         for index in range(depth):
             x = InvertedResidual(
@@ -575,38 +569,32 @@ def _build(
         if stage >= first_transformer_stage:
             block = blocks[stage - first_transformer_stage]
             x = block(drop_path_rate=next(rates), name=f"stages_{stage}_{depth}")(x)
-        features.append(x)
     if head_width:
-        x = features[-1] = ConvNormAct(head_width, 1, epsilon=EPSILON, name="final_conv")(x)
-
-    if return_features:
-        return keras.Model(inputs, features, name=name)
+        x = ConvNormAct(head_width, 1, epsilon=EPSILON, name="final_conv")(x)
     outputs = backbone.feature_map_output(x, include_top, pooling, classes, classifier_activation, dropout_rate)
     return keras.Model(inputs, outputs, name=name)
 
 
-def feature_extractor(model):
-    """A model returning a MobileViT's multi-scale features, for detection and segmentation heads.
+def feature_levels(model):
+    """MobileViT's feature levels (see `kvit.models.feature_extractor`): the stage outputs.
 
-    Args:
-        model: a kvit MobileViT or MobileViTv2 (with or without its top).
-
-    Returns:
-        `keras.Model` with the list of the stage outputs, `(batch, height, width, channels)` (for
-        timm's variants five, at strides 2, 4, 8, 16 and 32); the last is taken after
-        `final_conv` where there is one, as timm's `features_only` does.
+    Level `"P{k}"` is the end of the stage at stride `2 ** k` (for timm's variants five stages,
+    P1 to P5); the last is taken after `final_conv` where there is one, as timm's `features_only`
+    does. All are the default. None when `model` is not a kvit MobileViT or MobileViTv2.
     """
+    if not any(isinstance(layer, (MobileViTBlock, MobileViTV2Block)) for layer in model.layers):
+        return None
     stage_ends = {}
     for layer in model.layers:
         match = re.fullmatch(r"stages_(\d+)_(\d+)", layer.name)
-        if match and int(match[2]) >= stage_ends.get(int(match[1]), (-1, None))[0]:
-            stage_ends[int(match[1])] = (int(match[2]), layer)
-    if not stage_ends:
-        raise ValueError(f"`model` {model.name!r} is not a kvit MobileViT: it has no `stages_*` layers.")
-    outputs = [stage_ends[stage][1].output for stage in sorted(stage_ends)]
+        if match:
+            stage_ends[int(match[1])] = layer  # layers come in graph order: the last one wins
+    outputs = [stage_ends[stage].output for stage in sorted(stage_ends)]
     if any(layer.name == "final_conv" for layer in model.layers):
         outputs[-1] = model.get_layer("final_conv").output
-    return keras.Model(model.input, outputs, name=f"{model.name}_features")
+    # The stem halves the map, the first stage keeps it and every later one halves it again.
+    levels = {f"P{stage + 1}": (2 ** (stage + 1), output) for stage, output in enumerate(outputs)}
+    return levels, list(levels)
 
 
 _BLOCK_RENAMES = {"conv1_1x1": "expand_conv", "conv2_kxk": "depthwise_conv", "conv3_1x1": "project_conv"}

@@ -151,27 +151,28 @@ def distillation_outputs(model):
     return keras.Model(model.inputs, heads, name=f"{model.name}_distillation")
 
 
-def feature_extractor(model, block_indices=None):
-    """A model returning ViT block outputs on their patch grid, for dense-prediction heads.
+def feature_levels(model):
+    """ViT's feature levels (see `kvit.models.feature_extractor`): every block's output on the grid.
 
-    Args:
-        model: a kvit ViT.
-        block_indices: blocks to tap; by default four, evenly spaced, ending with the last.
-
-    Returns:
-        `keras.Model` with a list of `(batch, grid_h, grid_w, width)` outputs.
+    Level `"blocks_{i}"` is block i's tokens, prefix tokens dropped, laid out as `(batch, grid_h,
+    grid_w, width)` at the patch stride; the default is four evenly spaced blocks ending with the
+    last, as for ViTDet-style necks. None when `model` is not a kvit ViT.
     """
-    blocks = [layer for layer in model.layers if layer.name.startswith("blocks_")]
-    if block_indices is None:
-        block_indices = [len(blocks) * (i + 1) // 4 - 1 for i in range(4)]
-    pos_embed = model.get_layer("pos_embed")
-    outputs = [
-        TokensToGrid(pos_embed.grid_size, pos_embed.num_prefix_tokens, name=f"features_{i}")(
-            blocks[i].output
+    layers = {layer.name: layer for layer in model.layers}
+    pos_embed = layers.get("pos_embed")
+    if not isinstance(pos_embed, PositionEmbedding):
+        return None
+    blocks = [layers[f"blocks_{i}"] for i in range(len(layers)) if f"blocks_{i}" in layers]
+    stride = layers["patch_embed"].patch_size
+    levels = {
+        block.name: (
+            stride,
+            TokensToGrid(pos_embed.grid_size, pos_embed.num_prefix_tokens, name=f"{block.name}_grid")(block.output),
         )
-        for i in block_indices
-    ]
-    return keras.Model(model.inputs, outputs, name=f"{model.name}_features")
+        for block in blocks
+    }
+    default = [blocks[len(blocks) * (i + 1) // 4 - 1].name for i in range(4)]
+    return levels, list(dict.fromkeys(default))
 
 
 def convert_timm_checkpoint(state_dict):

@@ -61,9 +61,9 @@ def assert_matches_timm(tmp_path, name, timm_name, size):
     model = kvit.applications.APPLICATIONS[name](
         weights=path, input_shape=(*size, 3), classifier_activation=None
     )
-    features = mobilevit.feature_extractor(model)
+    features = kvit.models.feature_extractor(model).output
     x = pixels(size)
-    logits, *maps = predict(keras.Model(model.input, [model.output, *features.outputs]), x)
+    logits, *maps = predict(keras.Model(model.input, [model.output, *features.values()]), x)
     with torch.no_grad():
         final, expected = timm_model.forward_intermediates(torch.from_numpy(x.transpose(0, 3, 1, 2) / 255.0))
         expected_logits = timm_model.forward_head(final).numpy()
@@ -96,17 +96,13 @@ def test_matches_timm_all_variants(tmp_path, name, timm_name):
 
 def test_feature_shapes():
     model = kvit.models.MobileViT(input_shape=(64, 96, 3), **XXS)
-    shapes = [tuple(o.shape) for o in mobilevit.feature_extractor(model).outputs]
-    assert shapes == [(None, 32, 48, 16), (None, 16, 24, 24), (None, 8, 12, 48), (None, 4, 6, 64), (None, 2, 3, 320)]
-    direct = kvit.models.MobileViT(input_shape=(64, 96, 3), return_features=True, **XXS)
-    assert [tuple(o.shape) for o in direct.outputs] == shapes
-
-
-def test_feature_extractor_needs_a_mobilevit():
-    inputs = keras.Input((8, 8, 3))
-    model = keras.Model(inputs, keras.layers.Conv2D(4, 3, name="stem")(inputs))
-    with pytest.raises(ValueError, match="not a kvit MobileViT"):
-        mobilevit.feature_extractor(model)
+    features = kvit.models.feature_extractor(model)
+    shapes = {name: tuple(output.shape) for name, output in features.output.items()}
+    assert shapes == {
+        "P1": (None, 32, 48, 16), "P2": (None, 16, 24, 24), "P3": (None, 8, 12, 48),
+        "P4": (None, 4, 6, 64), "P5": (None, 2, 3, 320),
+    }
+    assert features.feature_strides == {"P1": 2, "P2": 4, "P3": 8, "P4": 16, "P5": 32}
 
 
 @pytest.mark.parametrize("application, input_shape, pooling, output_shape", [
