@@ -1,6 +1,9 @@
 """Turns a family's preset table into keras.applications-style named constructors."""
 
+import os
+
 from kvit.applications.weights import load_weights
+from kvit.models import backbone
 
 _DOC = """Builds {title}.
 
@@ -45,7 +48,7 @@ def preset_for(preset, input_shape):
 
 
 def make_application(name, preset, builder, convert_checkpoint, head_layers):
-    """Returns the named constructor for one preset.
+    """Returns the named constructor for one preset; its `builder` attribute is `builder`.
 
     Args:
         name: the constructor's name, e.g. `"ViTS16"`.
@@ -69,11 +72,14 @@ def make_application(name, preset, builder, convert_checkpoint, head_layers):
         include_preprocessing=True,
         **kwargs,
     ):
-        if not (weights is None or weights == "imagenet" or isinstance(weights, (str, bytes)) or hasattr(weights, "__fspath__")):
+        if not (weights is None or isinstance(weights, (str, os.PathLike))):
             raise ValueError(f"`weights` must be None, 'imagenet' or a file path, got {weights!r}.")
+        backbone.check_input_tensor(input_tensor)
         size = preset["image_size"]
         if input_shape is None:
             input_shape = tuple(input_tensor.shape[1:]) if input_tensor is not None else (size, size, 3)
+        input_shape = backbone.check_input_shape(input_shape)
+        backbone.check_head(include_top, pooling, classes, classifier_activation)
         resolved = preset_for(preset, input_shape)
         if weights is not None and input_shape[-1] != 3:
             raise ValueError(
@@ -81,7 +87,7 @@ def make_application(name, preset, builder, convert_checkpoint, head_layers):
                 "`weights` expect 3. Use `weights=None` for other channel counts."
             )
         model = builder(
-            input_shape=tuple(input_shape),
+            input_shape=input_shape,
             include_top=include_top,
             classes=classes,
             classifier_activation=classifier_activation,
@@ -96,6 +102,7 @@ def make_application(name, preset, builder, convert_checkpoint, head_layers):
         return load_weights(model, weights, convert_checkpoint, head_layers, resolved["hub_id"])
 
     constructor.__name__ = constructor.__qualname__ = name
+    constructor.builder = builder
     others = [f"`({r}, {r}, 3)` takes `{o['hub_id']}`" for r, o in preset.get("resolutions", {}).items()]
     constructor.__doc__ = _DOC.format(
         default_shape=(preset["image_size"], preset["image_size"], 3),

@@ -3,6 +3,42 @@
 import keras
 
 from kvit.layers import ImageNormalization
+from kvit.models.arguments import is_int, is_number, check_bool, check_choice, check_int
+
+POOLINGS = (None, "avg", "max")
+
+
+def check_input_shape(input_shape):
+    """`input_shape` as a tuple `(height, width, channels)` of positive ints (height and width
+    may be None), else a ValueError naming it."""
+    valid = (
+        isinstance(input_shape, (tuple, list))
+        and len(input_shape) == 3
+        and all(d is None or (is_int(d) and d > 0) for d in input_shape[:2])
+        and is_int(input_shape[2])
+        and input_shape[2] > 0
+    )
+    if not valid:
+        raise ValueError(
+            f"`input_shape` must be (height, width, channels) with positive int sizes (height and "
+            f"width may be None where the family allows any size), got {input_shape!r}."
+        )
+    return tuple(None if d is None else int(d) for d in input_shape)
+
+
+def check_input_tensor(input_tensor):
+    """Refuses an `input_tensor` that is neither None nor a Keras tensor."""
+    if input_tensor is not None and not keras.backend.is_keras_tensor(input_tensor):
+        raise ValueError(f"`input_tensor` must be None or a Keras tensor, got {type(input_tensor).__name__}.")
+
+
+def check_head(include_top, pooling, classes, classifier_activation):
+    """Checks the keras.applications arguments every builder takes (see `feature_map_output`)."""
+    check_bool("include_top", include_top)
+    check_choice("pooling", pooling, POOLINGS)
+    if include_top:
+        check_int("classes", classes)
+        activation_function(classifier_activation)
 
 
 def image_input(input_shape, input_tensor):
@@ -13,18 +49,11 @@ def image_input(input_shape, input_tensor):
             take any image size.
         input_tensor: optional Keras tensor (another model's output) to build on.
     """
-    if (
-        len(input_shape) != 3
-        or input_shape[-1] is None
-        or any(d is not None and d <= 0 for d in input_shape)
-    ):
-        raise ValueError(
-            f"`input_shape` must be (height, width, channels) with positive sizes (height and width "
-            f"may be None where the family allows any size), got {input_shape}."
-        )
+    input_shape = check_input_shape(input_shape)
     if input_tensor is None:
         inputs = keras.Input(shape=input_shape, name="images")
         return inputs, inputs
+    check_input_tensor(input_tensor)
     if tuple(input_tensor.shape[1:]) != tuple(input_shape):
         raise ValueError(
             f"`input_tensor` has shape {input_tensor.shape}, expected (batch, *{tuple(input_shape)})."
@@ -35,10 +64,17 @@ def image_input(input_shape, input_tensor):
 
 def preprocess(images, include_preprocessing, mean, std):
     """Applies the checkpoint's normalisation to [0, 255] pixels when asked."""
-    if not include_preprocessing:
+    if not check_bool("include_preprocessing", include_preprocessing):
         return images
+    for name, values in (("mean", mean), ("std", std)):
+        if not isinstance(values, (tuple, list)) or not values or not all(is_number(v) for v in values):
+            raise ValueError(f"`{name}` must be a non-empty tuple of per-channel numbers, got {values!r}.")
+    if not all(0 < v < float("inf") for v in std):
+        raise ValueError(f"`std` must hold positive finite numbers, got {tuple(std)!r}.")
+    if not all(abs(v) < float("inf") for v in mean):
+        raise ValueError(f"`mean` must hold finite numbers, got {tuple(mean)!r}.")
     channels = images.shape[-1]
-    if channels != len(mean):
+    if channels != len(mean) or channels != len(std):
         # Custom channel counts (weights=None) get the average statistic on every channel.
         mean, std = sum(mean) / len(mean), sum(std) / len(std)
     return ImageNormalization(mean, std, name="preprocessing")(images)
@@ -50,6 +86,7 @@ def feature_map_output(features, include_top, pooling, classes, classifier_activ
     Without the top, returns the map or its `pooling` ("avg" or "max"); with it, global average
     pooling, dropout at `dropout_rate` when positive, then a `head` Dense of `classes`.
     """
+    check_head(include_top, pooling, classes, classifier_activation)
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
         if dropout_rate:
@@ -60,24 +97,35 @@ def feature_map_output(features, include_top, pooling, classes, classifier_activ
 
 def pool(features, pooling):
     """`pooling=None` keeps the feature map; "avg" or "max" reduces it to `(batch, channels)`."""
-    if pooling is None:
+    if check_choice("pooling", pooling, POOLINGS) is None:
         return features
     if pooling == "avg":
         return keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
-    if pooling == "max":
-        return keras.layers.GlobalMaxPooling2D(name="max_pool")(features)
-    raise ValueError(f"`pooling` must be None, 'avg' or 'max', got {pooling!r}.")
+    return keras.layers.GlobalMaxPooling2D(name="max_pool")(features)
 
 
 def classifier(x, classes, classifier_activation, name="head"):
     """A Dense `head` of `classes`, then `classifier_activation` (None: logits)."""
-    if not isinstance(classes, int) or classes <= 0:
-        raise ValueError(f"`classes` must be a positive int, got {classes!r}.")
-    x = keras.layers.Dense(classes, name=name)(x)
+    x = keras.layers.Dense(check_int("classes", classes), name=name)(x)
     return activation(x, classifier_activation)
 
 
-def activation(logits, classifier_activation):
+def activation_function(classifier_activation):
+    """The Keras activation `classifier_activation` names (None: none), else a ValueError naming it."""
     if classifier_activation is None:
+        return None
+    try:
+        return keras.activations.get(classifier_activation)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"`classifier_activation` must be None, a Keras activation name or a callable, got "
+            f"{classifier_activation!r}."
+        ) from error
+
+
+def activation(logits, classifier_activation):
+    """`classifier_activation` on the logits, computed in float32 (the final softmax of a mixed
+    precision model too); None leaves the logits."""
+    if activation_function(classifier_activation) is None:
         return logits
     return keras.layers.Activation(classifier_activation, dtype="float32", name="predictions")(logits)

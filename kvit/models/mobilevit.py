@@ -24,8 +24,10 @@ from kvit.layers import (
     make_divisible,
     resize_bilinear,
 )
+from kvit.layers.attention import softmax
 from kvit.layers.normalization import standardize
 from kvit.models import backbone
+from kvit.models.arguments import check_float, check_int, check_ints, check_rate
 from kvit.models.timm_layout import batch_norm, conv_kernel, depthwise_kernel, linear_kernel
 
 # timm's `mobilevit_{xxs,xs,s}`: stage widths, inverted residuals per stage, their expansion, and
@@ -266,7 +268,7 @@ class LinearSelfAttention(keras.layers.Layer):
         dim = x.shape[-1]
         qkv = self.qkv_proj(x)
         scores, keys, values = qkv[..., :1], qkv[..., 1 : 1 + dim], qkv[..., 1 + dim :]
-        scores = ops.softmax(scores, axis=2)
+        scores = softmax(scores, axis=2)
         context = ops.sum(keys * scores, axis=2, keepdims=True)
         return self.out_proj(ops.relu(values) * context)
 
@@ -444,11 +446,19 @@ def MobileViT(
         mean, std: per-channel statistics in [0, 1] units of the weights the model will carry.
         name: model name.
     """
+    transformer_widths = check_ints("transformer_widths", transformer_widths)
+    transformer_depths = check_ints("transformer_depths", transformer_depths)
     if len(transformer_widths) != len(transformer_depths):
         raise ValueError(
-            f"`transformer_widths` {tuple(transformer_widths)} and `transformer_depths` "
-            f"{tuple(transformer_depths)} must have one entry per MobileViT stage."
+            f"`transformer_widths` {transformer_widths} and `transformer_depths` "
+            f"{transformer_depths} must have one entry per MobileViT stage."
         )
+    num_heads = check_int("num_heads", num_heads)
+    if any(width % num_heads for width in transformer_widths):
+        raise ValueError(f"`num_heads`={num_heads} must divide every `transformer_widths` {transformer_widths}.")
+    head_width = check_int("head_width", head_width, minimum=0)
+    patch_size = check_int("patch_size", patch_size)
+    mlp_ratio = _check_mlp_ratio(mlp_ratio, min(transformer_widths))
     blocks = [
         functools.partial(
             MobileViTBlock, width, depth, num_heads=num_heads, patch_size=patch_size, mlp_ratio=mlp_ratio
@@ -503,7 +513,16 @@ def MobileViTV2(
         input_tensor, include_preprocessing, mean, std, name: as in `MobileViT`; there is no
             `final_conv`.
     """
+    transformer_depths = check_ints("transformer_depths", transformer_depths)
+    transformer_ratio = check_float("transformer_ratio", transformer_ratio)
+    patch_size = check_int("patch_size", patch_size)
+    widths = check_ints("widths", widths)
     first = len(widths) - len(transformer_depths)
+    if first < 0:
+        raise ValueError(
+            f"`transformer_depths` {transformer_depths} has more entries than `widths` {widths} has stages."
+        )
+    mlp_ratio = _check_mlp_ratio(mlp_ratio, min(make_divisible(transformer_ratio * w) for w in widths[first:]))
     blocks = [
         functools.partial(
             MobileViTV2Block,
@@ -519,6 +538,13 @@ def MobileViTV2(
         expansion_ratio, blocks, 0, drop_path_rate, dropout_rate, include_top, classes,
         classifier_activation, pooling, name,
     )
+
+
+def _check_mlp_ratio(mlp_ratio, narrowest):
+    mlp_ratio = check_float("mlp_ratio", mlp_ratio)
+    if int(narrowest * mlp_ratio) < 1:
+        raise ValueError(f"`mlp_ratio`={mlp_ratio} leaves the MLP of width {narrowest} no hidden unit.")
+    return mlp_ratio
 
 
 def _build(
@@ -542,13 +568,20 @@ def _build(
     name,
 ):
     """The network both versions share; `blocks` makes the MobileViT block of each last stage."""
-    if len(widths) != len(depths) or any(d < 1 for d in depths):
-        raise ValueError(
-            f"`widths` {tuple(widths)} and `depths` {tuple(depths)} must have one entry per stage, "
-            "and every depth must be at least 1."
-        )
+    stem_width = check_int("stem_width", stem_width)
+    widths = check_ints("widths", widths)
+    depths = check_ints("depths", depths)
+    if len(depths) != len(widths):
+        raise ValueError(f"`widths` {widths} and `depths` {depths} must have one entry per stage each.")
+    expansion_ratio = check_float("expansion_ratio", expansion_ratio)
+    drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
+    dropout_rate = check_rate("dropout_rate", dropout_rate)
     if len(blocks) > len(widths):
-        raise ValueError(f"There are {len(blocks)} transformer stages but only {len(widths)} stages.")
+        raise ValueError(
+            f"`widths` {widths} has {len(widths)} stages, fewer than the {len(blocks)} that end in a "
+            "transformer (`transformer_depths`)."
+        )
+    backbone.check_head(include_top, pooling, classes, classifier_activation)
     inputs, images = backbone.image_input(input_shape, input_tensor)
     x = backbone.preprocess(images, include_preprocessing, mean, std)
     x = ConvNormAct(stem_width, 3, strides=2, epsilon=EPSILON, name="stem")(x)

@@ -16,6 +16,7 @@ from kvit.layers import (
     TransformerBlock,
 )
 from kvit.models import backbone
+from kvit.models.arguments import check_bool, check_choice, check_float, check_int, check_rate
 from kvit.models.timm_layout import conv_kernel, linear_kernel
 
 # Widths, depths and heads of timm's `vit_{tiny,small,base,large,huge}_patch*`.
@@ -91,8 +92,21 @@ def ViT(
         mean, std: per-channel statistics in [0, 1] units of the weights the model will carry.
         name: model name.
     """
-    if global_pool not in ("token", "avg"):
-        raise ValueError(f"`global_pool` must be 'token' or 'avg', got {global_pool!r}.")
+    patch_size = check_int("patch_size", patch_size)
+    width = check_int("width", width)
+    depth = check_int("depth", depth)
+    num_heads = check_int("num_heads", num_heads)
+    if width % num_heads:
+        raise ValueError(f"`num_heads`={num_heads} must divide `width`={width}.")
+    mlp_ratio = check_float("mlp_ratio", mlp_ratio)
+    if int(width * mlp_ratio) < 1:
+        raise ValueError(f"`mlp_ratio`={mlp_ratio} leaves the MLP of width {width} no hidden unit.")
+    qkv_bias = check_bool("qkv_bias", qkv_bias)
+    check_choice("global_pool", global_pool, ("token", "avg"))
+    distilled = check_bool("distilled", distilled)
+    drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
+    dropout_rate = check_rate("dropout_rate", dropout_rate)
+    backbone.check_head(include_top, pooling, classes, classifier_activation)
     inputs, images = backbone.image_input(input_shape, input_tensor)
     x = backbone.preprocess(images, include_preprocessing, mean, std)
     patch_embed = PatchEmbedding(width, patch_size, name="patch_embed")
