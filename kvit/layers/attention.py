@@ -1,6 +1,17 @@
 import keras
 from keras import ops
 
+from kvit.layers.normalization import HALF_DTYPES
+
+
+def softmax(x, axis=-1):
+    """`ops.softmax`, computed in float32 for half-precision inputs (mixed precision) and cast back:
+    float16 sums of exponentials lose the small terms."""
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if dtype in HALF_DTYPES:
+        return ops.cast(ops.softmax(ops.cast(x, "float32"), axis=axis), dtype)
+    return ops.softmax(x, axis=axis)
+
 
 @keras.saving.register_keras_serializable(package="kvit")
 class MultiHeadSelfAttention(keras.layers.Layer):
@@ -8,12 +19,13 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     The `qkv` output is laid out `[q | k | v]`, each `(heads, head_dim)`, so a timm checkpoint's
     `attn.qkv` maps onto it with a transpose only. The attention is written out as two batched
-    matmuls around a softmax (scale `head_dim ** -0.5`) in the `(heads, batch, tokens, head_dim)`
-    layout: on CPU TensorFlow runs this faster than `keras.ops.dot_product_attention`'s einsums,
-    and TFLite lowers it to BATCH_MATMUL with no extra transposes. Heads lead so that `q`, `k` and
-    `v` split off the first axis, which TensorFlow and PyTorch do as views, without a copy. The
-    projections run on `(batch * tokens, dim)` (see `MLP`). Every reshape and transpose stays at
-    rank 4 or below, which TFLite's builtins require.
+    matmuls around a softmax (scale `head_dim ** -0.5`; the softmax in float32 under mixed
+    precision) in the `(heads, batch, tokens, head_dim)` layout: on CPU TensorFlow runs this
+    faster than `keras.ops.dot_product_attention`'s einsums, and TFLite lowers it to BATCH_MATMUL
+    with no extra transposes. Heads lead so that `q`, `k` and `v` split off the first axis, which
+    TensorFlow and PyTorch do as views, without a copy. The projections run on `(batch * tokens,
+    dim)` (see `MLP`). Every reshape and transpose stays at rank 4 or below, which TFLite's
+    builtins require.
 
     Args:
         num_heads: int, number of heads; must divide the input width.
@@ -47,7 +59,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         qkv = ops.reshape(self.qkv(ops.reshape(x, (-1, dim))), (batch, -1, 3 * self.num_heads, self.head_dim))
         q, k, v = ops.split(ops.transpose(qkv, (2, 0, 1, 3)), 3, axis=0)  # (heads, batch, tokens, head_dim)
         scores = ops.matmul(q * self.head_dim**-0.5, ops.transpose(k, (0, 1, 3, 2)))
-        x = ops.matmul(ops.softmax(scores, axis=-1), v)
+        x = ops.matmul(softmax(scores, axis=-1), v)
         x = self.proj(ops.reshape(ops.transpose(x, (1, 2, 0, 3)), (-1, dim)))
         return ops.reshape(self.dropout(x, training=training), (batch, -1, dim))
 

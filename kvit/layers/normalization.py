@@ -2,12 +2,20 @@ import keras
 from keras import ops
 
 
+HALF_DTYPES = ("float16", "bfloat16")
+
+
 def standardize(x, axes, epsilon):
     """`(x - mean) * rsqrt(var + epsilon)` over `axes`, in the form TFLite quantizes fully.
 
     The square is a `MUL`, not `ops.square`: the converter would fuse that into
-    `SQUARED_DIFFERENCE`, which LiteRT cannot run in 16x8.
+    `SQUARED_DIFFERENCE`, which LiteRT cannot run in 16x8. Half-precision inputs (mixed
+    precision) are standardized in float32: a float16 variance overflows past 65504 and loses
+    epsilons below its resolution, and the result is cast back.
     """
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if dtype in HALF_DTYPES:
+        return ops.cast(standardize(ops.cast(x, "float32"), axes, epsilon), dtype)
     centered = x - ops.mean(x, axis=axes, keepdims=True)
     variance = ops.mean(centered * centered, axis=axes, keepdims=True)
     return centered * ops.rsqrt(variance + epsilon)

@@ -1,0 +1,74 @@
+"""Numerics under stress: every application stays finite on all-0 and all-255 images, every family
+under the mixed-precision policies, and its norms' epsilons are timm's.
+"""
+
+import keras
+import numpy as np
+import pytest
+from reference import import_timm
+from small_applications import NAMES, image_size, small_application
+
+from kvit import applications
+
+# One application per builder: the first name of each (the fuzz tests cover the others' sizes).
+FAMILY_NAMES = sorted({applications.APPLICATIONS[name].builder: name for name in reversed(NAMES)}.values())
+
+
+def extreme_images(size, channels=3):
+    """One all-0 and one all-255 image."""
+    return np.stack([np.zeros((size, size, channels)), np.full((size, size, channels), 255.0)]).astype("float32")
+
+
+def noised(model, seed=0):
+    """Noise on every float weight, running variances in [0.5, 1.5): no norm folds to a constant."""
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        value = keras.ops.convert_to_numpy(variable)
+        if variable.path.endswith("moving_variance"):
+            value = rng.uniform(0.5, 1.5, value.shape)
+        else:
+            value = value + rng.normal(0.0, 0.05, value.shape)
+        variable.assign(value.astype(value.dtype))
+    return model
+
+
+@pytest.mark.once
+@pytest.mark.parametrize("name", NAMES)
+def test_every_application_is_finite_at_0_and_255(name):
+    size = image_size(name)
+    for include_preprocessing in (True, False):
+        model = noised(small_application(name, classes=10, include_preprocessing=include_preprocessing))
+        outputs = keras.ops.convert_to_numpy(model(extreme_images(size), training=False))
+        assert np.isfinite(outputs).all(), (name, include_preprocessing)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_every_family_is_finite_under_mixed_precision(name, policy):
+    size = image_size(name)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        model = noised(small_application(name, classes=10, classifier_activation="softmax"))
+        outputs = keras.ops.convert_to_numpy(model(extreme_images(size), training=False))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert outputs.dtype == np.float32  # the final softmax runs in float32
+    assert np.isfinite(outputs).all()
+    np.testing.assert_allclose(outputs.sum(-1), 1.0, atol=1e-3)
+
+
+def _kvit_epsilons(model):
+    return sorted({float(layer.epsilon) for layer in model._flatten_layers() if hasattr(layer, "epsilon")})
+
+
+def _timm_epsilons(name):
+    timm = import_timm()
+    reference = timm.create_model(applications.PRESETS[name]["hub_id"].removeprefix("timm/"), pretrained=False)
+    return sorted({float(module.eps) for module in reference.modules() if hasattr(module, "eps")})
+
+
+@pytest.mark.once
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_norm_epsilons_are_timms(name):
+    np.testing.assert_allclose(_kvit_epsilons(small_application(name)), _timm_epsilons(name), rtol=1e-6)
