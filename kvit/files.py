@@ -5,19 +5,26 @@ import os
 import tempfile
 
 
-def atomic_write(path, data):
-    """Writes `data` (bytes) to `path`: a reader sees the old file or the whole new one, never part.
+@contextlib.contextmanager
+def atomic_output(path):
+    """Yields a temporary path to write `path`'s new content to; on success it becomes `path`.
 
-    The bytes go to a temporary file in the same folder, are flushed to disk, and the file is then
-    renamed over `path`; a process killed half way leaves at most a stray temporary file, whose
-    name starts with a dot and ends in `.tmp`, never a truncated `path`.
+    The temporary file is in the same folder, named with a leading dot and ending in `.tmp` plus
+    `path`'s own suffix (Keras picks its format by suffix), so `model.save(temporary)` works.
+    When the block ends without an error, the file is flushed to disk and renamed over `path`:
+    a reader sees the old file or the whole new one, never part. On an error the temporary file
+    is removed and `path` is untouched; a process killed half way leaves at most a stray
+    temporary file, never a truncated `path`.
     """
+    path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    name = os.path.basename(path)
+    suffix = name[name.find("."):] if "." in name.lstrip(".") else ""
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=f".tmp{suffix}")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        yield temporary
+        with open(temporary, "rb") as f:
             os.fsync(f.fileno())
         umask = os.umask(0)
         os.umask(umask)
@@ -27,3 +34,21 @@ def atomic_write(path, data):
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder):
+    """Makes a rename in `folder` durable (where the system lets a folder be fsynced)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write(path, data):
+    """Writes `data` (bytes) to `path` atomically (see `atomic_output`)."""
+    with atomic_output(path) as temporary:
+        with open(temporary, "wb") as f:
+            f.write(data)

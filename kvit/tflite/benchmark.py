@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 
+from kvit.models.arguments import is_int
 from kvit.tflite.interpreter import Interpreter
 
 RUNTIMES = {"xnnpack": True, "builtin": False}
@@ -28,10 +29,10 @@ def benchmark(model, num_threads=None, warmup_runs=10, runs=50, runtimes=("xnnpa
         batch size over the median), `runs` and `partitions` (subgraphs the delegate runs; 1
         is the whole graph, 0 none).
     """
-    unknown = [r for r in runtimes if r not in RUNTIMES]
-    if unknown or not runtimes:
-        raise ValueError(f"`runtimes` must name some of {tuple(RUNTIMES)}, got {tuple(runtimes)}.")
-    if not isinstance(runs, int) or runs < 1 or not isinstance(warmup_runs, int) or warmup_runs < 0:
+    names = list(runtimes) if isinstance(runtimes, (list, tuple)) else []
+    if not names or not all(isinstance(name, str) and name in RUNTIMES for name in names):
+        raise ValueError(f"`runtimes` must be a list of some of {tuple(RUNTIMES)}, got {runtimes!r}.")
+    if not is_int(runs) or runs < 1 or not is_int(warmup_runs) or warmup_runs < 0:
         raise ValueError(f"`runs` must be >= 1 and `warmup_runs` >= 0, got {runs} and {warmup_runs}.")
     results = {}
     for name in runtimes:

@@ -5,6 +5,8 @@ import warnings
 
 import numpy as np
 
+from kvit.models.arguments import is_int
+
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 
 
@@ -33,6 +35,8 @@ def representative_images(data, input_shape, limit=200):
             folder, or an unknown kind of data.
     """
     input_shape = tuple(input_shape)
+    if not is_int(limit) or limit < 1:
+        raise ValueError(f"The calibration `limit` must be a positive int, got {limit!r}.")
     if isinstance(data, str) and data == "digits":
         images = _digits(input_shape, limit)
     elif isinstance(data, (str, os.PathLike)):
@@ -105,16 +109,23 @@ def _image_folder(folder, input_shape, limit):
             f"`representative_data` folder {folder!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})."
         )
     images = [
-        tf.image.resize(
-            tf.io.decode_image(
-                tf.io.read_file(path), channels=input_shape[2], expand_animations=False
-            ),
-            input_shape[:2],
-            method="bilinear",
-        ).numpy()
+        tf.image.resize(_decode(path, input_shape[2]), input_shape[:2], method="bilinear").numpy()
         for path in files
     ]
     return np.stack(images).astype("float32")
+
+
+def _decode(path, channels):
+    """The image file `path` as a `(height, width, channels)` tensor; a file that does not decode
+    is refused by name."""
+    import tensorflow as tf
+
+    try:
+        return tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+    except tf.errors.OpError as error:
+        raise ValueError(
+            f"`representative_data` folder holds {path!r}, which is not a readable image: {error.message}"
+        ) from error
 
 
 def _is_dataset(data):

@@ -3,9 +3,11 @@
 The TFLite converter needs the TensorFlow backend. A model of the TensorFlow backend converts in
 this process; one of JAX or PyTorch is saved as `.keras` and converted by a worker process
 (`python -m kvit.tflite`) started with `KERAS_BACKEND=tensorflow`, since the backend of a
-process is fixed at import. Keras' own LiteRT export cannot do it in place: it refuses JAX, and
-on PyTorch it needs litert-torch, a different converter; going through TensorFlow keeps one
-converter, and one set of quantizers, for every backend.
+process is fixed at import. Either way the caller's memory stays flat over any number of
+conversions (see `_forget_custom_gradients` for what in-process conversion used to keep). Keras'
+own LiteRT export cannot do it in place: it refuses JAX, and on PyTorch it needs litert-torch, a
+different converter; going through TensorFlow keeps one converter, and one set of quantizers,
+for every backend.
 """
 
 import collections
@@ -25,9 +27,11 @@ import warnings
 import keras
 import numpy as np
 
+from kvit.files import atomic_write
+from kvit.models.arguments import check_bool, is_int
 from kvit.tflite.calibration import representative_images
 from kvit.tflite.flatbuffer import inspect_model
-from kvit.tflite.interpreter import Interpreter
+from kvit.tflite.interpreter import Interpreter, trust
 
 QUANTIZATION_MODES = ("float32", "float16", "dynamic", "int8", "mixed", "int16x8")
 CALIBRATED_MODES = ("int8", "mixed", "int16x8")
@@ -125,17 +129,25 @@ def convert(
         calibration_size: int, the most calibration images used.
 
     Returns:
-        The `.tflite` model as bytes.
+        The `.tflite` model as bytes. `output_path` is written atomically: a reader (or a later
+        call) finds the old file or the whole new one, never a truncated one, even if this
+        process is killed while writing.
 
     Raises:
         ValueError: for an unknown mode, a missing, empty or wrong-shape `representative_data`,
             a graph that needs non-builtin ops, or a converted model that LiteRT cannot run
             (a quantized kernel it lacks).
     """
+    edgetpu = check_bool("edgetpu", edgetpu)
+    per_channel = check_bool("per_channel", per_channel)
     mode = _quantization_mode(quantization, edgetpu)
     io_dtype = _io_dtype(mode, io_dtype, edgetpu)
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}.")
+    if not is_int(calibration_size) or calibration_size < 1:
+        raise ValueError(f"`calibration_size` must be a positive int, got {calibration_size!r}.")
+    if output_path is not None and not isinstance(output_path, (str, os.PathLike)):
+        raise ValueError(f"`output_path` must be None or a file path, got {type(output_path).__name__}.")
     if edgetpu and batch_size != 1:
         raise ValueError(
             f"`batch_size` must be 1 with `edgetpu=True` (the Edge TPU runs batch 1), got {batch_size}."
@@ -167,8 +179,7 @@ def convert(
         content = _convert_in_worker(keras_model, path, settings, images)
     _check_runs(content)
     if output_path is not None:
-        with open(output_path, "wb") as f:
-            f.write(content)
+        atomic_write(output_path, content)
     return content
 
 
@@ -205,20 +216,22 @@ def convert_with_tensorflow(model, settings, images=None):
             # without one, and it is kept in TF 2.21. Were it to go, FROZEN_GRAPH_BYTES = 0 sends
             # every model through the SavedModel.
             concrete_function = function.get_concrete_function()
+            traced = concrete_function.graph
             with _absl_log_filtered("Please consider providing the trackable_obj"):
                 converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete_function])
         else:
             archive = keras.export.ExportArchive()
             archive.track(model)
-            archive.add_endpoint(
+            endpoint = archive.add_endpoint(
                 "serve", functools.partial(model.__call__, training=False), input_signature=[signature]
             )
             archive.write_out(folder, verbose=False)
+            traced = endpoint.get_concrete_function().graph
             converter = tf.lite.TFLiteConverter.from_saved_model(folder)
             converter._experimental_use_buffer_offset = True
         _configure(converter, settings, images)
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _forget_custom_gradients(traced):
                 # Raised for every integer input; the stats it asks for belong to the TF1 converter.
                 warnings.filterwarnings("ignore", "Statistics for quantized inputs were expected")
                 # The quantization debugger behind "mixed" still runs the deprecated tf.lite.Interpreter.
@@ -235,6 +248,33 @@ def convert_with_tensorflow(model, settings, images=None):
                     "runtime of phones and NPUs); rewrite that layer with ops that have builtins."
                 ) from error
             raise
+
+
+@contextlib.contextmanager
+def _forget_custom_gradients(graph):
+    """Drops, when the block ends, the gradient functions `graph`'s custom gradients registered.
+
+    Traced into a graph, every `tf.custom_gradient` (Keras' SiLU on TensorFlow is one:
+    `tf.nn.silu`) registers its gradient function in TensorFlow's process-wide gradient registry
+    under a fresh name, `CustomGradient-<uid>`, and that function holds the tensors of the graph:
+    every conversion kept its traced graph alive, about 35 MB for MobileViT-XXS. The names are
+    read from the graph's own ops (their `_gradient_op_type`), so registrations of other graphs,
+    traced meanwhile by other threads, stay. Conversion never takes a gradient of this graph.
+    """
+    try:
+        yield
+    finally:
+        from tensorflow.python.framework import ops
+
+        registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+        if isinstance(registry, dict):
+            for op in graph.get_operations():
+                try:
+                    name = op.get_attr("_gradient_op_type").decode()
+                except ValueError:
+                    continue
+                if name.startswith("CustomGradient-"):
+                    registry.pop(name, None)
 
 
 @contextlib.contextmanager
@@ -323,6 +363,7 @@ def _check_runs(content):
     if custom:
         types = sorted({op.type for op in custom})
         raise ValueError(f"The converted model holds non-builtin ops {types}.")
+    trust(content)
     try:
         interpreter = Interpreter(content, num_threads=1, xnnpack=False)
         interpreter(np.zeros(interpreter.input_shape, "float32"))
@@ -373,7 +414,22 @@ def _load(model):
     path = os.fspath(model)
     if not path.endswith(".keras") or not os.path.isfile(path):
         raise ValueError(f"`model` {path!r} is not an existing .keras file.")
-    return keras.saving.load_model(path, compile=False), path
+    return load_keras_file(path), path
+
+
+def load_keras_file(path, argument="model"):
+    """Loads a `.keras` file with `safe_mode=True`: a config naming a Lambda's Python code, or a
+    class outside the registered and Keras ones, is refused with a ValueError naming `argument`;
+    nothing of the file runs.
+    """
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises ValueError, TypeError, KeyError, zip and h5 errors
+        raise ValueError(
+            f"`{argument}` {path!r} could not be loaded as a Keras model with safe_mode=True (custom "
+            f"layers must be importable where it converts; see `kvit.tflite.convert`): "
+            f"{type(error).__name__}: {error}"
+        ) from error
 
 
 def _static_input_shape(model, input_shape):
@@ -474,20 +530,8 @@ def run_request(request_path):
     settings = ConversionSettings(**{**settings, "input_shape": tuple(settings["input_shape"])})
     images = None if request["images"] is None else np.load(request["images"])
     try:
-        content = convert_with_tensorflow(_load_in_worker(request["model"]), settings, images)
+        content = convert_with_tensorflow(load_keras_file(request["model"]), settings, images)
     except ValueError as error:
-        with open(request["error"], "w") as f:
-            f.write(str(error))
+        atomic_write(request["error"], str(error).encode())
         return
-    with open(request["output"], "wb") as f:
-        f.write(content)
-
-
-def _load_in_worker(path):
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except (TypeError, ValueError) as error:
-        raise ValueError(
-            "The TensorFlow conversion worker could not load the model (its custom layers must be "
-            f"importable there; see `kvit.tflite.convert`): {error}"
-        ) from error
+    atomic_write(request["output"], content)

@@ -1,5 +1,6 @@
 """`kvit.tflite.evaluate`: a `.tflite` classifier's accuracy, and how closely it follows Keras."""
 
+import keras
 import numpy as np
 
 from kvit.tflite.interpreter import Interpreter
@@ -21,6 +22,8 @@ def evaluate(model, images, labels=None, keras_model=None, num_threads=None, xnn
         (the fraction of images whose top-1 class is the Keras model's), `max_abs_error` and
         `mean_abs_error` of the outputs against the Keras outputs; with both, `keras_accuracy`.
     """
+    if keras_model is not None and not isinstance(keras_model, keras.Model):
+        raise ValueError(f"`keras_model` must be None or a keras.Model, got {type(keras_model).__name__}.")
     outputs = Interpreter(model, num_threads=num_threads, xnnpack=xnnpack)(images)
     if isinstance(outputs, list):
         raise ValueError(f"`model` must have one output to be evaluated, it has {len(outputs)}.")
@@ -28,8 +31,10 @@ def evaluate(model, images, labels=None, keras_model=None, num_threads=None, xnn
     predicted = outputs.argmax(-1)
     if labels is not None:
         labels = np.asarray(labels)
-        if labels.shape != predicted.shape:
-            raise ValueError(f"`labels` must have shape {predicted.shape}, got {labels.shape}.")
+        if labels.shape != predicted.shape or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(
+                f"`labels` must be integers of shape {predicted.shape}, got {labels.dtype} {labels.shape}."
+            )
         result["accuracy"] = float(np.mean(predicted == labels))
     if keras_model is not None:
         expected = np.asarray(keras_model.predict(np.asarray(images, "float32"), verbose=0))

@@ -174,7 +174,7 @@ def inspect_model(model, argument="model"):
             outputs=tuple(tensors[j] for j in subgraph.OutputsAsNumpy()),
             num_subgraphs=root.SubgraphsLength(),
         )
-    except (IndexError, KeyError, TypeError, AttributeError, ValueError) as error:
+    except Exception as error:  # a damaged flatbuffer fails anywhere: struct, index, decode errors
         raise ValueError(f"`{argument}` is a corrupt TFLite flatbuffer: {error!r}") from error
 
 

@@ -1,11 +1,102 @@
 """`kvit.tflite.Interpreter`: a `.tflite` model on the LiteRT runtime, fed and read as floats."""
 
+import collections
+import hashlib
 import os
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 from ai_edge_litert import interpreter as litert
 
+from kvit.models.arguments import check_bool, is_int
 from kvit.tflite.flatbuffer import read_model
+
+
+# Loads, allocates and runs a model once on zeros, in a process of its own (see `_probe`). It
+# imports LiteRT and NumPy only, not kvit, so it starts in a fraction of a second.
+_PROBE = """
+import sys
+import numpy as np
+from ai_edge_litert import interpreter as litert
+path, xnnpack, num_threads = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
+with open(path, "rb") as f:
+    content = f.read()
+resolvers = litert.OpResolverType
+resolver = resolvers.AUTO if xnnpack else resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+try:
+    interpreter = litert.Interpreter(
+        model_content=content, num_threads=num_threads, experimental_op_resolver_type=resolver
+    )
+    interpreter.allocate_tensors()
+    for details in interpreter.get_input_details():
+        interpreter.set_tensor(details["index"], np.zeros(details["shape"], details["dtype"]))
+    interpreter.invoke()
+except Exception as error:
+    print(f"{type(error).__name__}: {error}")
+    sys.exit(3)
+"""
+PROBE_TIMEOUT_SECONDS = 600
+# Models this process may load without a probe, the latest `TRUSTED_MODELS` of them: `(sha256,
+# xnnpack)` of those that passed one, and the converter's outputs (`trust`).
+TRUSTED_MODELS = 256
+_trusted = collections.OrderedDict()
+
+
+def trust(content):
+    """Lets `Interpreter` load `content` without a probe: for models kvit's converter just made."""
+    digest = hashlib.sha256(content).hexdigest()
+    _remember((digest, True))
+    _remember((digest, False))
+
+
+def _remember(key):
+    _trusted[key] = True
+    _trusted.move_to_end(key)
+    while len(_trusted) > TRUSTED_MODELS:
+        _trusted.popitem(last=False)
+
+
+def _probe(content, xnnpack, num_threads):
+    """Runs `content` once in a child process before this process loads it.
+
+    LiteRT checks a flatbuffer's layout but not its meaning: a `.tflite` with a damaged shape or
+    index (a corrupt download, a hostile file) can crash the process that loads it (a
+    segmentation fault while XNNPACK allocates, found by fuzzing), which no exception can
+    catch. The child takes that crash instead, and it becomes a ValueError here. A model passes
+    once per process (by content); those kvit converted are trusted.
+    """
+    key = (hashlib.sha256(content).hexdigest(), bool(xnnpack))
+    if key in _trusted:
+        _trusted.move_to_end(key)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.tflite")
+        with open(path, "wb") as f:
+            f.write(content)
+        command = [sys.executable, "-c", _PROBE, path, "1" if xnnpack else "0", str(num_threads)]
+        try:
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECONDS
+            )
+        except subprocess.TimeoutExpired as error:
+            raise ValueError(
+                f"`model` did not load and run once on the LiteRT runtime within "
+                f"{PROBE_TIMEOUT_SECONDS} s."
+            ) from error
+    if result.returncode == 3:
+        raise ValueError(
+            f"`model` could not be loaded by the LiteRT interpreter: {result.stdout.strip()}"
+        )
+    if result.returncode != 0:
+        code = result.returncode
+        how = f"signal {-code}" if code < 0 else f"exit status {code}"
+        raise ValueError(
+            f"`model` crashed the LiteRT runtime ({how}) while it was loaded in a probe process: a "
+            f"corrupt or hostile .tflite. {result.stderr.strip()[-500:]}"
+        )
+    _remember(key)
 
 
 def available_cores():
@@ -21,6 +112,10 @@ class Interpreter:
     Callers pass float pixels in [0, 255], as to the Keras model. When the model's input is an
     integer tensor (int8, uint8 or int16: the full-integer modes), the images are quantized with
     its scale and zero point, and integer outputs are dequantized, so outputs are always float32.
+
+    A model this process did not convert is first loaded and run once in a child process, so that
+    a corrupt or hostile file that would crash the runtime is refused with a ValueError instead
+    (see `_probe`).
 
     Args:
         model: path or bytes of a `.tflite` model with one image input.
@@ -39,8 +134,10 @@ class Interpreter:
         content = read_model(model)
         if num_threads is None:
             num_threads = available_cores()
-        if not isinstance(num_threads, int) or num_threads < 1:
+        if not is_int(num_threads) or num_threads < 1:
             raise ValueError(f"`num_threads` must be None or a positive int, got {num_threads!r}.")
+        check_bool("xnnpack", xnnpack)
+        _probe(content, xnnpack, num_threads)
         resolver = (
             litert.OpResolverType.AUTO
             if xnnpack
@@ -49,7 +146,7 @@ class Interpreter:
         try:
             self._interpreter = litert.Interpreter(
                 model_content=content,
-                num_threads=num_threads,
+                num_threads=int(num_threads),
                 experimental_op_resolver_type=resolver,
             )
             self._interpreter.allocate_tensors()
@@ -79,6 +176,7 @@ class Interpreter:
         Args:
             images: `(n, height, width, channels)` float (or uint8) pixels in [0, 255], any n;
                 the last partial batch is padded, and the padding dropped from the outputs.
+                NaN or infinite values are refused.
 
         Returns:
             float32 array `(n, ...)`, or a list of them for a model with several outputs.
@@ -111,7 +209,10 @@ class Interpreter:
         return sum(op["op_name"] == "DELEGATE" for op in self._interpreter._get_ops_details())
 
     def _checked(self, images):
-        images = np.asarray(images)
+        try:
+            images = np.asarray(images)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"`images` must be an array of pixels, got {type(images).__name__}: {error}") from error
         if not (np.issubdtype(images.dtype, np.floating) or images.dtype == np.uint8):
             raise ValueError(
                 f"`images` must be float (or uint8) pixels in [0, 255], got dtype {images.dtype}. "
@@ -124,7 +225,10 @@ class Interpreter:
                 f"`images` must have shape (n, {', '.join(map(str, expected))}) with n >= 1, got "
                 f"{images.shape}."
             )
-        return images.astype("float32")
+        images = images.astype("float32")
+        if not np.isfinite(images).all():
+            raise ValueError("`images` holds NaN or infinite values (or values beyond float32's range).")
+        return images
 
     def _output(self, details):
         value = self._interpreter.get_tensor(details["index"])
