@@ -43,7 +43,10 @@ def convert(args):
 
     calibration = args.calibration
     if calibration is not None and calibration.endswith(".npy"):
-        calibration = np.load(calibration)
+        try:
+            calibration = np.load(calibration, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"`--calibration` {calibration!r} is not a readable .npy array: {error}") from error
     mode = "int8" if args.edgetpu else args.quantization
     suffix = "" if mode == "float32" else f"_{mode}"
     output = args.output or f"{os.path.splitext(args.model)[0]}{suffix}.tflite"
@@ -158,8 +161,13 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    return args.run(args)
+    """Runs a command; a bad argument or input file ends it with its message and exit status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as error:
+        parser.exit(2, f"kvit {args.command}: error: {error}\n")
 
 
 if __name__ == "__main__":

@@ -9,13 +9,11 @@ model's head stays freshly initialised and a warning names it.
 import contextlib
 import io
 import os
-import pickle
 import warnings
 import zipfile
 
 import h5py
 import numpy as np
-from safetensors import SafetensorError
 from safetensors import safe_open
 from safetensors.numpy import save
 
@@ -78,9 +76,13 @@ def read_checkpoint(path):
             return arrays, metadata.get("format") == KVIT_FORMAT
         import torch
 
+        # weights_only: the unpickler builds tensors and plain containers only, and refuses any
+        # other object a pickle names (a payload that would run code) before it runs.
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (SafetensorError, OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
-        raise ValueError(f"`weights` file {path!r} could not be read: {error}") from error
+    except Exception as error:  # safetensors, zip, pickle and torch errors: each means unreadable
+        raise ValueError(
+            f"`weights` file {path!r} could not be read: {type(error).__name__}: {error}"
+        ) from error
     if isinstance(state, dict):
         for key in ("state_dict", "model", "model_ema"):
             if isinstance(state.get(key), dict):
@@ -109,7 +111,10 @@ def pretrained_arrays(hub_id, convert_checkpoint):
     """
     cache = os.path.join(keras_home(), "models", "kvit", hub_id.replace("/", "--") + ".safetensors")
     if os.path.isfile(cache):
-        return read_checkpoint(cache)[0]
+        try:
+            return read_checkpoint(cache)[0]
+        except ValueError as error:  # kvit writes it atomically; a damaged disk may still break it
+            warnings.warn(f"The cached checkpoint is unreadable, so it is made again: {error}", stacklevel=3)
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
@@ -191,7 +196,7 @@ def load_keras_weights(model, path):
     """
     try:
         stored = _count_stored_tensors(path)
-    except (OSError, KeyError, zipfile.BadZipFile) as error:
+    except Exception as error:  # h5py, zip and key errors: each means unreadable
         raise ValueError(f"`weights` file {path!r} could not be read: {error}") from error
     if stored != len(model.weights):
         raise ValueError(
@@ -221,7 +226,7 @@ def _count_stored_tensors(path):
 
         def visit(name, obj):
             nonlocal count
-            if isinstance(obj, h5py.Dataset) and name.split("/")[-2] == "vars":
+            if isinstance(obj, h5py.Dataset) and name.split("/")[-2:-1] == ["vars"]:
                 count += 1
 
         f.visititems(visit)

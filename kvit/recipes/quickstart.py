@@ -6,6 +6,7 @@ import time
 
 import keras
 
+from kvit.files import atomic_output
 from kvit.models import ViT
 from kvit.recipes.digits import load_digits
 from kvit.recipes.pipeline import array_pipeline
@@ -56,7 +57,8 @@ def train(output_dir="kvit-quickstart", epochs=30, batch_size=64, seed=0, verbos
 
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, "quickstart_vit.keras")
-    model.save(path)
+    with atomic_output(path) as temporary:
+        model.save(temporary)
     return dict(
         model=model,
         path=path,

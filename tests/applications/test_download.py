@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -23,16 +24,23 @@ HUB_ID = PRESETS["ViTTi16"]["hub_id"]
 
 
 class LocalHub:
-    """Serves `<repo>/resolve/<revision>/model.safetensors` with the headers the hub sends."""
+    """Serves `<repo>/resolve/<revision>/model.safetensors` with the headers the hub sends.
 
-    def __init__(self, files):
+    With `seconds_per_body` the body of each GET is sent in 20 chunks spread over that time, so
+    that clients overlap. `requests` lists `(method, path)`, `times` `(method, start, end)`.
+    """
+
+    def __init__(self, files, seconds_per_body=0.0):
         self.files = files
+        self.seconds_per_body = seconds_per_body
         self.requests = []
+        self.times = []
         hub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _answer(self, with_body):
                 hub.requests.append((self.command, self.path))
+                start = time.monotonic()
                 body = hub.files.get(self.path)
                 if body is None:
                     self.send_response(404)
@@ -45,7 +53,12 @@ class LocalHub:
                 self.send_header("X-Repo-Commit", "0" * 40)
                 self.end_headers()
                 if with_body:
-                    self.wfile.write(body)
+                    chunk = max(1, -(-len(body) // 20))
+                    for offset in range(0, len(body), chunk):
+                        self.wfile.write(body[offset : offset + chunk])
+                        self.wfile.flush()
+                        time.sleep(hub.seconds_per_body / 20)
+                hub.times.append((self.command, start, time.monotonic()))
 
             def do_HEAD(self):
                 self._answer(with_body=False)
@@ -84,16 +97,25 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def run_user_process(tmp_path, env):
-    images, out = tmp_path / "images.npy", tmp_path / "out.npy"
+def start_user_process(tmp_path, env, out_name="out.npy"):
+    images, out = tmp_path / "images.npy", tmp_path / out_name
     if out.exists():
         out.unlink()
-    env = {**os.environ, **env}
-    result = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, str(images), str(out)],
-        env=env, capture_output=True, text=True, timeout=300,
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+    return process, out
+
+
+def finish_user_process(process, out):
+    stdout, stderr = process.communicate(timeout=600)
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     return result, (np.load(out) if result.returncode == 0 else None)
+
+
+def run_user_process(tmp_path, env):
+    return finish_user_process(*start_user_process(tmp_path, env))
 
 
 def test_imagenet_weights_download_convert_cache_and_load_offline(tmp_path):
@@ -126,3 +148,31 @@ def test_imagenet_weights_offline_without_cache_fail_clearly(tmp_path):
     assert result.returncode == 3, result.stderr[-3000:]
     assert "`weights='imagenet'` needs the checkpoint" in result.stdout
     assert HUB_ID in result.stdout
+
+
+def test_two_processes_fetching_at_once_share_one_valid_cache(tmp_path):
+    reference, state = create_timm_model("vit_tiny_patch16_224")
+    checkpoint = tmp_path / "model.safetensors"
+    save_file(state, str(checkpoint))
+    images = np.random.RandomState(0).uniform(-1, 1, (1, 224, 224, 3)).astype("float32")
+    np.save(tmp_path / "images.npy", images)
+    env = dict(HF_HOME=str(tmp_path / "hf"), KERAS_HOME=str(tmp_path / "keras"), HF_HUB_OFFLINE="0")
+    files = {f"/{HUB_ID}/resolve/main/model.safetensors": checkpoint.read_bytes()}
+    # The body takes 20 s to stream: both processes (up in a few seconds) ask while it does.
+    with LocalHub(files, seconds_per_body=20) as hub:
+        env["HF_ENDPOINT"] = hub.url
+        started = [start_user_process(tmp_path, env, f"out_{i}.npy") for i in range(2)]
+        results = [finish_user_process(*process) for process in started]
+    for result, _ in results:
+        assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    np.testing.assert_allclose(results[0][1], run_timm(reference, images), atol=1e-4)
+    # They overlapped: the second process asked the hub before the first body was sent.
+    gets = sorted(t for t in hub.times if t[0] == "GET")
+    assert len([t for t in hub.times if t[1] < gets[0][2]]) >= 2, hub.times
+    folder = tmp_path / "keras" / "models" / "kvit"
+    assert os.listdir(folder) == [HUB_ID.replace("/", "--") + ".safetensors"]  # no stray temporary file
+    from kvit.applications.weights import read_checkpoint
+
+    arrays, is_kvit = read_checkpoint(str(folder / os.listdir(folder)[0]))
+    assert is_kvit and "blocks_0/attn/qkv/kernel" in arrays
