@@ -289,7 +289,7 @@ def _tfds(name, split, data_dir, classes, image_key, label_key, seed):
     if not builder.is_prepared():
         raise ValueError(
             f"tensorflow-datasets has {name!r}, but it is not prepared in data_dir="
-            f"{builder.data_dir_root!r}; prepare it once (`tfds build {name}`, or "
+            f"{str(builder.data_dir_root)!r}; prepare it once (`tfds build {name}`, or "
             "`tfds.builder(name).download_and_prepare()`), then kvit reads it offline."
         )
     splits = builder.info.splits

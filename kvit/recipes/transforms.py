@@ -70,7 +70,8 @@ def random_resized_crop(image, size, seed, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 
         use_image_if_no_bounding_boxes=True,
     )
     crop = tf.slice(image, begin, box_size)
-    return resize(crop, _pair(size), interpolation)
+    crop.set_shape([None, None, image.shape[-1]])
+    return resize(crop, size if tf.is_tensor(size) else _pair(size), interpolation)
 
 
 def random_flip(image, seed, probability=0.5):
