@@ -399,15 +399,17 @@ def _sizes(sizes):
 
 
 class SkippedImagesReport(keras.callbacks.Callback):
-    """Prints how many images did not decode, after each epoch in which the count grew."""
+    """Logs (`skipped_images`) and prints how many images did not decode, for sources of files."""
 
     def __init__(self, train_source, eval_source, verbose):
         super().__init__()
-        self.sources = [s for s in (train_source, eval_source) if s is not None]
+        self.sources = [s for s in (train_source, eval_source) if s is not None and s.encoded]
         self.verbose = verbose
         self.reported = 0
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self.sources:
+            return
         count = sum(s.skipped.count for s in self.sources)
         if count > self.reported:
             if self.verbose:
