@@ -44,7 +44,7 @@ class RandomCheckpoints(dict):
 
 
 def test_readme_has_snippets():
-    assert len(SNIPPETS) >= 3
+    assert SNIPPETS, "no ```python block found in README.md"
 
 
 @pytest.mark.parametrize("index", range(len(SNIPPETS)))

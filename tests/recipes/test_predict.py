@@ -1,6 +1,5 @@
 """`kvit predict` and what it stands on: timm's evaluation transform, decoding, top-k per file."""
 
-import math
 
 import keras
 import numpy as np
@@ -12,7 +11,6 @@ from safetensors.numpy import save_file
 import kvit
 from kvit import cli, tflite
 from kvit.recipes.predict import Classifier
-from kvit.recipes.transforms import eval_transform
 
 RNG = np.random.default_rng(0)
 
@@ -21,34 +19,6 @@ def smooth_image(height, width):
     y, x = np.mgrid[0:height, 0:width]
     waves = np.sin(x / 17.0)[..., None] * np.cos(y / 23.0)[..., None] * np.array([1.0, 0.6, -0.8])
     return (127 + 100 * waves).astype("uint8")
-
-
-def pil_eval_transform(image, size, crop_pct):
-    """timm's eval transform as torchvision runs it on PIL: Resize(floor(size / crop_pct)), CenterCrop."""
-    short = math.floor(size / crop_pct)
-    height, width = image.shape[:2]
-    new = (int(short * width / height), short) if height < width else (short, int(short * height / width))
-    resized = np.asarray(Image.fromarray(image).resize(new, Image.BICUBIC)).astype("float32")
-    top, left = int(round((new[1] - size) / 2.0)), int(round((new[0] - size) / 2.0))
-    return resized[top : top + size, left : left + size]
-
-
-@pytest.mark.tensorflow
-@pytest.mark.parametrize("shape", [(300, 451), (451, 300), (224, 224)])
-def test_eval_transform_is_timms(shape):
-    image = smooth_image(*shape)
-    ours = eval_transform(image, 224, 0.9, "bicubic").numpy()
-    reference = pil_eval_transform(image, 224, 0.9)
-    assert ours.shape == reference.shape == (224, 224, 3)
-    # PIL rounds to uint8; the two bicubic kernels differ by under a grey level.
-    assert np.abs(ours - reference).mean() < 0.5 and np.abs(ours - reference).max() < 2.0
-
-
-@pytest.mark.tensorflow
-@pytest.mark.parametrize("kwargs, match", [(dict(crop_pct=0.0), "`crop_pct`"), (dict(interpolation="lanczos9"), "`interpolation`")])
-def test_eval_transform_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        eval_transform(smooth_image(10, 10), 8, **kwargs)
 
 
 def write_images(folder):
