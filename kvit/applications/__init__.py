@@ -4,6 +4,7 @@ from kvit.applications import mobilevit as _mobilevit
 from kvit.applications import vit as _vit
 from kvit.applications.catalog import list_models
 from kvit.applications.imagenet import decode_predictions, imagenet_classes
+from kvit.applications.mae import MAEViTB16, MAEViTH14, MAEViTL16
 from kvit.applications.mobilevit import (
     MobileViTS,
     MobileViTV2_050,
