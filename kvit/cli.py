@@ -38,6 +38,23 @@ def quickstart(args):
     return 0
 
 
+def train(args):
+    from kvit.recipes import config
+    from kvit.recipes import train as recipes
+
+    if args.recipe == "list":
+        for name in config.recipe_names():
+            print(f"{name:<20} {config.load(name).description}")
+        return 0
+    result = recipes.train(args.recipe, data=args.data, output=args.output, overrides=args.set)
+    if result.accuracy is not None:
+        count = result.eval_source.num_examples
+        print(f"held-out accuracy: {result.accuracy:.4f}" + (f" ({count} images)" if count else ""))
+    print(f"training time: {result.seconds:.1f} s (epochs {result.initial_epoch + 1}-{result.epochs})")
+    print(f"saved: {result.path}" + (f", best: {result.best_path}" if result.best_path else ""))
+    return 0
+
+
 def convert(args):
     import numpy as np
 
@@ -201,6 +218,20 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="interpreter threads (default: all cores)")
     p.set_defaults(run=quickstart)
+
+    p = add_parser(
+        "train",
+        help="train with a recipe (DeiT, Swin, MobileViT, EfficientViT, ...); prints the resolved recipe; "
+        "resumes the run in --output",
+    )
+    p.add_argument("--recipe", required=True, help="a recipe name ('list' lists them) or a .toml file")
+    p.add_argument("--data", help="tfds name, image folder, TFRecord glob, .npz or 'digits' (default: the recipe's)")
+    p.add_argument("--output", help="run folder: checkpoints, logs, best model (default: kvit-runs/RECIPE)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a recipe field, e.g. --set optimizer.lr=1e-3 (repeatable)",
+    )
+    p.set_defaults(run=train)
 
     p = add_parser("convert", help="convert a .keras model to a builtin-only .tflite")
     p.add_argument("model", help="the .keras file")
