@@ -122,8 +122,7 @@ def train(recipe, data=None, output=None, overrides=(), print_config=print, verb
         checkpoint = TrainingCheckpoint(os.path.join(output, "checkpoints"), model=trained)
         if initial_epoch:
             checkpoint.restore(trained)
-            if verbose:
-                print(f"resuming {output} at epoch {initial_epoch} of {recipe.schedule.epochs}")
+            print(f"resuming {output} at epoch {initial_epoch} of {recipe.schedule.epochs}")
 
         train_data = train_pipeline_for(recipe, train_source)
         eval_data = eval_pipeline_for(recipe, eval_source) if eval_source is not None else None
