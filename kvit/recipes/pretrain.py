@@ -207,8 +207,10 @@ def pretrain_pipeline(recipe, source):
 
 def held_out_pipeline(recipe, source):
     """The evaluation transform of `source`'s images, in order (`pipeline.eval_pipeline`, no labels)."""
+    from kvit.applications import mae as mae_applications
+
     d = recipe.data
-    preset = recipes.preset_of(recipe)
+    preset = recipes.preset_of(recipe) or mae_applications.PRESETS.get(recipe.model.name, {})
     return pipeline.eval_pipeline(
         source, d.eval_batch_size, recipe.model.image_size,
         crop_pct=d.eval_crop_pct or preset.get("crop_pct", recipes.DEFAULT_CROP_PCT),

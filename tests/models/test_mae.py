@@ -271,5 +271,6 @@ def test_presets_carry_timm_statistics_and_the_non_commercial_licence():
     for name, preset in kvit.applications.mae.PRESETS.items():
         cfg = timm.models.get_pretrained_cfg(preset["encoder_hub_id"].split("/", 1)[1])
         assert (preset["mean"], preset["std"], preset["image_size"]) == (cfg.mean, cfg.std, cfg.input_size[-1]), name
+        assert (preset["crop_pct"], preset["interpolation"]) == (cfg.crop_pct, cfg.interpolation), name
         assert preset["license"].lower() == cfg.license == "cc-by-nc-4.0"
         assert "CC-BY-NC-4.0" in getattr(kvit.applications, name).__doc__

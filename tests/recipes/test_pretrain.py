@@ -20,6 +20,7 @@ SMALL = [
     "--set", "model.args={patch_size = 4, width = 32, depth = 1, num_heads = 2, mlp_ratio = 2.0}",
     "--set", "mae.decoder_dim=32", "--set", "mae.decoder_depth=1", "--set", "mae.decoder_heads=2",
     "--set", "data.batch_size=128", "--set", "schedule.epochs=2", "--set", "schedule.warmup_epochs=1.0",
+    "--set", "run.validate=none",  # tracing a test step costs time; fit's validation is Keras' own
 ]
 
 
@@ -38,8 +39,7 @@ def test_pretrain_on_digits_writes_the_run_and_resumes(tmp_path, capsys):
     assert int.from_bytes(png[16:20], "big") == 522 and int.from_bytes(png[20:24], "big") == 392
     with open(os.path.join(output, "log.csv")) as f:
         rows = list(csv.DictReader(f))
-    assert [row["epoch"] for row in rows] == ["0", "1"] and all(np.isfinite(float(r["val_loss"])) for r in rows)
-    assert float(rows[1]["loss"]) < float(rows[0]["loss"])
+    assert [row["epoch"] for row in rows] == ["0", "1"] and float(rows[1]["loss"]) < float(rows[0]["loss"])
     with open(os.path.join(output, "results.json")) as f:
         assert json.load(f)["epochs"] == 2
 
@@ -70,9 +70,11 @@ def test_pretrain_on_digits_writes_the_run_and_resumes(tmp_path, capsys):
 def test_pretrain_refuses_other_tasks_and_encoders(tmp_path, capsys):
     assert cli.main(["pretrain", "--recipe", "quickstart", "--output", str(tmp_path)]) == 2
     assert "run it with `kvit train`" in capsys.readouterr().err
-    recipe = kvit.recipes.config.resolve("mae_digits", ["model.name=MobileViTXXS", "model.args={}"])
-    with pytest.raises(ValueError, match="`model.name` 'MobileViTXXS' cannot be an MAE encoder|`encoder`"):
-        pretrain.build_mae(recipe)
+    distilled = "model.args={patch_size = 4, width = 32, depth = 1, num_heads = 2, distilled = true}"
+    with pytest.raises(ValueError, match="`model.name` 'ViT' cannot be an MAE encoder.*2 prefix tokens"):
+        pretrain.build_mae(kvit.recipes.config.resolve("mae_digits", [distilled]))
+    with pytest.raises(ValueError, match="`model.name` 'Swin' cannot be an MAE encoder"):
+        pretrain.build_mae(kvit.recipes.config.resolve("mae_digits", ["model.name=Swin"]))
 
 
 def test_grid_image_lays_panels_out_in_columns():
