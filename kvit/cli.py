@@ -249,7 +249,8 @@ def build_parser():
         help="MAE pretraining without labels (the embedded digits by default); a reconstruction PNG per "
         "epoch; resumes the run in --output",
         description="Masked-autoencoder pretraining with a recipe (`task = \"mae_pretraining\"`). The official "
-        "MAE weights (MAEViTB16/L16/H14, --set model.weights=imagenet) are CC-BY-NC-4.0: non-commercial use only.",
+        "MAE weights (--set model.name=MAEViTB16 --set model.weights=imagenet, likewise MAEViTL16, MAEViTH14) are "
+        "CC-BY-NC-4.0: non-commercial use only.",
     )
     p.add_argument("--recipe", default="mae_digits", help="a recipe name or a .toml file (default: %(default)s)")
     p.add_argument("--data", help="tfds name, image folder, TFRecord glob, .npz or 'digits' (default: the recipe's)")
