@@ -55,6 +55,17 @@ def train(args):
     return 0
 
 
+def pretrain(args):
+    from kvit.recipes import pretrain as recipe
+
+    result = recipe.pretrain(args.recipe, data=args.data, output=args.output, overrides=args.set, grid_images=args.grid_images)
+    print(f"final loss: {result.loss:.4f}; pretraining time: {result.seconds:.1f} s (epochs {result.initial_epoch + 1}-{result.epochs})")
+    if result.grids:
+        print(f"reconstructions: {result.grids[-1]}")
+    print(f"saved: {result.path}, encoder for fine-tuning: {result.encoder_path}")
+    return 0
+
+
 def convert(args):
     import numpy as np
 
@@ -232,6 +243,24 @@ def build_parser():
         help="override a recipe field, e.g. --set optimizer.lr=1e-3 (repeatable)",
     )
     p.set_defaults(run=train)
+
+    p = add_parser(
+        "pretrain",
+        help="MAE pretraining without labels (the embedded digits by default); a reconstruction PNG per "
+        "epoch; resumes the run in --output",
+        description="Masked-autoencoder pretraining with a recipe (`task = \"mae_pretraining\"`). The official "
+        "MAE weights (--set model.name=MAEViTB16 --set model.weights=imagenet, likewise MAEViTL16, MAEViTH14) are "
+        "CC-BY-NC-4.0: non-commercial use only.",
+    )
+    p.add_argument("--recipe", default="mae_digits", help="a recipe name or a .toml file (default: %(default)s)")
+    p.add_argument("--data", help="tfds name, image folder, TFRecord glob, .npz or 'digits' (default: the recipe's)")
+    p.add_argument("--output", help="run folder: checkpoints, logs, reconstructions, models (default: kvit-runs/RECIPE)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a recipe field, e.g. --set schedule.epochs=10 (repeatable)",
+    )
+    p.add_argument("--grid-images", type=int, default=8, help="held-out images in each reconstruction PNG (default: %(default)s)")
+    p.set_defaults(run=pretrain)
 
     p = add_parser("convert", help="convert a .keras model to a builtin-only .tflite")
     p.add_argument("model", help="the .keras file")

@@ -22,6 +22,8 @@ def _preset(title, variant, patch_size, hub_id, encoder_hub_id):
     return dict(
         title=title,
         image_size=224,
+        crop_pct=0.9,
+        interpolation="bicubic",
         hub_id=hub_id,
         encoder_hub_id=encoder_hub_id,
         license=LICENSE,
