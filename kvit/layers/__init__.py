@@ -13,3 +13,4 @@ from kvit.layers.position_embedding import PositionEmbedding, resample_position_
 from kvit.layers.prefix_tokens import PrefixTokens
 from kvit.layers.token_readout import TokenPooling, TokensToGrid
 from kvit.layers.transformer_block import TransformerBlock
+from kvit.layers.window_attention import CosineWindowAttention, WindowAttention
