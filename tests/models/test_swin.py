@@ -1,3 +1,5 @@
+import copy
+import functools
 import json
 import re
 
@@ -36,6 +38,19 @@ def predict(model, x):
     return keras.ops.convert_to_numpy(outputs)
 
 
+@functools.cache
+def timm_model_at(timm_name, size):
+    """timm's model with random weights at `size`; one per name, resized with timm's `set_input_size`
+    (which builds what `img_size=size` builds) for the other sizes: creating one takes seconds."""
+    import torch
+
+    model, _ = create_timm_model(timm_name)
+    if size != model.patch_embed.img_size:
+        model = copy.deepcopy(model)
+        model.set_input_size(img_size=size, window_size=model.layers[0].blocks[0].attn.window_size)
+    return model, {k: v.detach().numpy().copy() for k, v in model.state_dict().items() if torch.is_floating_point(v)}
+
+
 def timm_checkpoint(tmp_path, timm_name, **kwargs):
     """timm's model with random weights, and the path of its state dict as a `.safetensors` file."""
     model, state = create_timm_model(timm_name, **kwargs)
@@ -58,7 +73,9 @@ def timm_outputs(timm_model, x):
 
 def assert_matches_timm(tmp_path, name, timm_name, size, **kwargs):
     """Logits and the four feature maps of a kvit application against timm's, same random weights."""
-    timm_model, _, path = timm_checkpoint(tmp_path, timm_name, img_size=size)
+    timm_model, state = timm_model_at(timm_name, size)
+    path = tmp_path / "timm.safetensors"
+    save_file(state, str(path))
     model = kvit.applications.APPLICATIONS[name](
         weights=path, input_shape=(*size, 3), classifier_activation=None, **kwargs
     )
@@ -105,19 +122,6 @@ def test_matches_timm_all_variants(tmp_path, name, timm_name, size, kwargs):
     assert_matches_timm(tmp_path, name, timm_name, size, **kwargs)
 
 
-@pytest.mark.parametrize("timm_name, builder, convert", [
-    ("swin_tiny_patch4_window7_224", swin.SwinTransformer, swin.convert_timm_checkpoint),
-    ("swinv2_tiny_window8_256", swin.SwinTransformerV2, swin.convert_timm_v2_checkpoint),
-], ids=["v1", "v2"])
-def test_tiny_config_matches_timm(timm_name, builder, convert):
-    """The tiny config of the other tests, at a size that pads, shifts and shrinks, matches timm."""
-    timm_model, state = create_timm_model(timm_name, img_size=TINY_SIZE, **TINY_TIMM)
-    model = builder(input_shape=(*TINY_SIZE, 3), **TINY)
-    kvit.applications.weights.assign_weights(model, convert(state), swin.HEAD_LAYERS)
-    x = pixels(TINY_SIZE, batch=2)
-    np.testing.assert_allclose(predict(model, x), timm_outputs(timm_model, x)[0], atol=1e-5, rtol=0)
-
-
 def test_window_machinery_follows_timm():
     import torch
 
@@ -136,6 +140,7 @@ def test_window_machinery_follows_timm():
     np.testing.assert_array_equal(shifted_window_mask((12, 16), (4, 4), (2, 2)), block.attn_mask.numpy())
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("source, target", [(7, (12, 12)), (7, (5, 7)), (12, (7, 7)), (7, (7, 7))])
 def test_bias_table_resize_follows_timm(source, target):
     import torch
@@ -153,7 +158,7 @@ def test_bias_table_resize_follows_timm(source, target):
 def test_window_7_checkpoint_in_a_window_12_model_matches_timm(tmp_path):
     """timm's checkpoint filter resizes the bias tables; loading the same file, kvit resizes them alike."""
     timm = import_timm()
-    config = dict(embed_dim=16, depths=(2, 2), num_heads=(1, 2), num_classes=5)
+    config = dict(embed_dim=16, depths=(2, 2), num_heads=(1, 2), num_classes=5)  # TINY's widths
     _, state, path = timm_checkpoint(tmp_path, "swin_tiny_patch4_window7_224", img_size=96, **config)
     timm_model = timm.create_model("swin_base_patch4_window12_384", img_size=96, **config).eval()
     import torch
@@ -180,6 +185,7 @@ def original_layout(state):
     return renamed
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("timm_name, convert", [
     ("swin_tiny_patch4_window7_224", swin.convert_timm_checkpoint),
     ("swinv2_tiny_window8_256", swin.convert_timm_v2_checkpoint),
@@ -211,27 +217,51 @@ def test_a_checkpoint_of_the_other_version_is_refused(tmp_path):
         swin.convert_timm_checkpoint({**v1, "layers.0.blocks.0.attn.gamma": np.ones(3, "float32")})
 
 
-@pytest.mark.parametrize("builder", [swin.SwinTransformer, swin.SwinTransformerV2], ids=["v1", "v2"])
-def test_keras_file_round_trip(tmp_path, builder):
-    model = builder(input_shape=(*TINY_SIZE, 3), drop_path_rate=0.1, dropout_rate=0.1, name="original", **TINY)
-    for variable in model.weights:  # away from the initial values, so a skipped weight shows
-        noise = RNG.normal(0.0, 0.05, variable.shape).astype("float32")
-        variable.assign(keras.ops.convert_to_numpy(variable) + noise)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    assert json.dumps(loaded.get_config(), sort_keys=True) == json.dumps(model.get_config(), sort_keys=True)
-    loaded.name = "loaded"
+def test_keras_file_round_trip(tmp_path):
+    """Both versions save and load; the V2 model carries timm's weights and matches timm where the
+    tiny config pads, shifts, shrinks its window and merges an odd width."""
+    timm_v2, state = create_timm_model("swinv2_tiny_window8_256", img_size=TINY_SIZE, **TINY_TIMM)
     images = keras.Input((*TINY_SIZE, 3))
-    both = keras.Model(images, [model(images), loaded(images)])  # one graph: one compile on JAX
-    original_output, loaded_output = predict(both, pixels(TINY_SIZE, batch=2))
-    np.testing.assert_allclose(loaded_output, original_output, atol=1e-6)
+    outputs = []
+    for builder in (swin.SwinTransformer, swin.SwinTransformerV2):
+        model = builder(input_shape=(*TINY_SIZE, 3), drop_path_rate=0.1, dropout_rate=0.1, **TINY)
+        if builder is swin.SwinTransformerV2:
+            kvit.applications.weights.assign_weights(model, swin.convert_timm_v2_checkpoint(state), swin.HEAD_LAYERS)
+        else:  # away from the initial values, so a skipped weight shows
+            for variable in model.weights:
+                variable.assign(keras.ops.convert_to_numpy(variable) + RNG.normal(0.0, 0.05, variable.shape))
+        path = tmp_path / f"{builder.__name__}.keras"
+        model.save(path)
+        loaded = keras.saving.load_model(path, safe_mode=True)
+        assert json.dumps(loaded.get_config(), sort_keys=True) == json.dumps(model.get_config(), sort_keys=True)
+        model.name, loaded.name = f"{builder.__name__}_original", f"{builder.__name__}_loaded"
+        outputs += [model(images), loaded(images)]
+    x = pixels(TINY_SIZE, batch=2)
+    v1, v1_loaded, v2, v2_loaded = predict(keras.Model(images, outputs), x)  # one graph: one compile on JAX
+    np.testing.assert_allclose(v1_loaded, v1, atol=1e-6)
+    np.testing.assert_allclose(v2_loaded, v2, atol=1e-6)
+    np.testing.assert_allclose(v2, timm_outputs(timm_v2, x)[0], atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("pooling, output_shape", [(None, (None, 7, 7, 768)), ("avg", (None, 768)), ("max", (None, 768))])
-def test_without_top(pooling, output_shape):
-    model = kvit.applications.SwinT(include_top=False, pooling=pooling)
-    assert tuple(model.output.shape) == output_shape
+def test_v2_trains():
+    """One step of fit moves the weights of cosine window attention and its position MLP (V2, whose
+    attention has more to differentiate than V1's; the tiny config)."""
+    model = swin.SwinTransformerV2(input_shape=(*TINY_SIZE, 3), drop_path_rate=0.2, **TINY)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    attn = model.get_layer("layers_1_blocks_1").attn
+    watched = [attn.logit_scale, attn.q_bias, attn.v_bias, attn.cpb_fc1.kernel, attn.qkv.kernel]
+    before = [keras.ops.convert_to_numpy(w) for w in watched]
+    history = model.fit(pixels(TINY_SIZE, batch=4), np.array([0, 1, 2, 3]), batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    for old, weight in zip(before, watched):
+        assert not np.array_equal(old, keras.ops.convert_to_numpy(weight)), weight.path
+
+
+def test_without_top():
+    assert tuple(kvit.applications.SwinT(include_top=False).output.shape) == (None, 7, 7, 768)
+    for pooling in ("avg", "max"):
+        model = swin.SwinTransformer(input_shape=(*TINY_SIZE, 3), include_top=False, pooling=pooling, **TINY)
+        assert tuple(model.output.shape) == (None, 32)
 
 
 def test_feature_levels_of_a_non_square_input():
@@ -241,6 +271,7 @@ def test_feature_levels_of_a_non_square_input():
     assert features.feature_strides == {"P2": 4, "P3": 8}
 
 
+@pytest.mark.once
 def test_presets_pick_their_checkpoints():
     presets = kvit.applications.PRESETS
     assert preset_for(presets["SwinB"], (384, 384, 3))["hub_id"] == "timm/swin_base_patch4_window12_384.ms_in22k_ft_in1k"
