@@ -17,3 +17,4 @@ from kvit.layers.position_embedding import (
 from kvit.layers.prefix_tokens import PrefixTokens
 from kvit.layers.token_readout import TokenPooling, TokensToGrid
 from kvit.layers.transformer_block import TransformerBlock
+from kvit.layers.window_attention import CosineWindowAttention, WindowAttention
