@@ -6,25 +6,20 @@ import tempfile
 
 
 @contextlib.contextmanager
-def atomic_output(path):
-    """Yields a temporary path to write `path`'s new content to; on success it becomes `path`.
+def replacing(path, suffix=".tmp"):
+    """Yields a temporary path beside `path`; on a clean exit the file written there replaces `path`.
 
-    The temporary file is in the same folder, named with a leading dot and ending in `.tmp` plus
-    `path`'s own suffix (Keras picks its format by suffix), so `model.save(temporary)` works.
-    When the block ends without an error, the file is flushed to disk and renamed over `path`:
-    a reader sees the old file or the whole new one, never part. On an error the temporary file
-    is removed and `path` is untouched; a process killed half way leaves at most a stray
-    temporary file, never a truncated `path`.
+    For writers that take a path (`model.save`, `model.save_weights`): a reader sees the old file
+    or the whole new one, never part. The temporary name starts with a dot and ends in `suffix`
+    (some writers check the extension); a process killed half way leaves at most that stray file,
+    never a truncated `path`; on an exception it is removed and `path` is untouched.
     """
-    path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    name = os.path.basename(path)
-    suffix = name[name.find("."):] if "." in name.lstrip(".") else ""
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=f".tmp{suffix}")
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=suffix)
     os.close(fd)
     try:
         yield temporary
-        with open(temporary, "rb") as f:
+        with open(temporary, "rb+") as f:
             os.fsync(f.fileno())
         umask = os.umask(0)
         os.umask(umask)
@@ -34,21 +29,14 @@ def atomic_output(path):
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder):
-    """Makes a rename in `folder` durable (where the system lets a folder be fsynced)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def atomic_write(path, data):
-    """Writes `data` (bytes) to `path` atomically (see `atomic_output`)."""
-    with atomic_output(path) as temporary:
+    """Writes `data` (bytes) to `path`: a reader sees the old file or the whole new one, never part.
+
+    The bytes go to a temporary file in the same folder (see `replacing`), are flushed to disk,
+    and the file is then renamed over `path`.
+    """
+    with replacing(path) as temporary:
         with open(temporary, "wb") as f:
             f.write(data)

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from kvit.files import atomic_output, atomic_write
+from kvit.files import atomic_write
 
 pytestmark = pytest.mark.once
 
@@ -154,25 +154,3 @@ def test_a_conversion_killed_while_writing_leaves_no_tflite(tmp_path):
     assert not path.exists()
     with pytest.raises(ValueError, match="`model` .* is not a file"):
         tflite.Interpreter(str(path))
-
-
-def test_atomic_output_keeps_the_suffix_and_cleans_up_on_error(tmp_path):
-    path = tmp_path / "model.weights.h5"
-    with atomic_output(path) as temporary:
-        assert temporary.endswith(".weights.h5") and os.path.dirname(temporary) == str(tmp_path)
-        with open(temporary, "wb") as f:
-            f.write(b"first")
-    assert path.read_bytes() == b"first"
-    with pytest.raises(RuntimeError):
-        with atomic_output(path) as temporary:
-            with open(temporary, "wb") as f:
-                f.write(b"half")
-            raise RuntimeError("the writer failed")
-    assert path.read_bytes() == b"first" and os.listdir(tmp_path) == ["model.weights.h5"]
-    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -1,9 +1,11 @@
 """Named constructors in the keras.applications style: `kvit.applications.ViTS16(weights=...)`."""
 
 from kvit.applications import mobilevit as _mobilevit
+from kvit.applications import swin as _swin
 from kvit.applications import vit as _vit
 from kvit.applications.catalog import list_models
 from kvit.applications.imagenet import decode_predictions, imagenet_classes
+from kvit.applications.mae import MAEViTB16, MAEViTH14, MAEViTL16
 from kvit.applications.mobilevit import (
     MobileViTS,
     MobileViTV2_050,
@@ -16,6 +18,7 @@ from kvit.applications.mobilevit import (
     MobileViTXS,
     MobileViTXXS,
 )
+from kvit.applications.swin import SwinB, SwinL, SwinS, SwinT, SwinV2B, SwinV2S, SwinV2T
 from kvit.applications.vit import (
     DeiTB16,
     DeiTS16,
@@ -29,7 +32,7 @@ from kvit.applications.vit import (
 )
 from kvit.applications.weights import load_weights
 
-PRESETS = {**_vit.PRESETS, **_mobilevit.PRESETS}
+PRESETS = {**_vit.PRESETS, **_mobilevit.PRESETS, **_swin.PRESETS}
 APPLICATIONS = {name: globals()[name] for name in PRESETS}
 
 
