@@ -23,6 +23,7 @@ from kvit.layers import MLP, DropPath, LayerNorm
 from kvit.layers.window_attention import CosineWindowAttention, WindowAttention
 from kvit.layers.windows import cyclic_shift, shifted_window_mask, window_merge, window_partition
 from kvit.models import backbone
+from kvit.models.arguments import check_bool, check_float, check_int, check_ints, check_rate, is_int
 from kvit.models.timm_layout import conv_kernel, linear_kernel
 
 _SIZES = {
@@ -318,12 +319,17 @@ def SwinTransformerV2(
             to a larger window); 0 for the stage's own window, and None for 0 in every stage.
         everything else: as in `SwinTransformer`; `qkv_bias` puts a bias on queries and values.
     """
+    depths = check_ints("depths", depths)
     if pretrained_window_sizes is None:
         pretrained_window_sizes = (0,) * len(depths)
-    if len(pretrained_window_sizes) != len(depths):
+    if (
+        not isinstance(pretrained_window_sizes, (tuple, list))
+        or len(pretrained_window_sizes) != len(depths)
+        or not all(is_int(w) and w >= 0 for w in pretrained_window_sizes)
+    ):
         raise ValueError(
-            f"`pretrained_window_sizes` {tuple(pretrained_window_sizes)} needs one entry per stage "
-            f"of `depths` {tuple(depths)}."
+            f"`pretrained_window_sizes` must be None or one int >= 0 per stage of `depths` {depths}, "
+            f"got {pretrained_window_sizes!r}."
         )
     stage_kwargs = [dict(pretrained_window_size=w) for w in pretrained_window_sizes]
     return _build(
@@ -358,7 +364,16 @@ def _build(
     name,
 ):
     """The network both versions share; `block` is the block class, `v2` the patch-merging order."""
-    window_size = _check_arguments(input_shape, patch_size, embed_dim, depths, num_heads, window_size)
+    input_shape, patch_size, embed_dim, depths, num_heads, window_size = _check_arguments(
+        input_shape, patch_size, embed_dim, depths, num_heads, window_size
+    )
+    mlp_ratio = check_float("mlp_ratio", mlp_ratio)
+    if int(embed_dim * mlp_ratio) < 1:
+        raise ValueError(f"`mlp_ratio`={mlp_ratio} leaves the MLP of width {embed_dim} no hidden unit.")
+    qkv_bias = check_bool("qkv_bias", qkv_bias)
+    drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
+    dropout_rate = check_rate("dropout_rate", dropout_rate)
+    backbone.check_head(include_top, pooling, classes, classifier_activation)
     inputs, images = backbone.image_input(input_shape, input_tensor)
     x = backbone.preprocess(images, include_preprocessing, mean, std)
     x = keras.layers.Conv2D(embed_dim, patch_size, strides=patch_size, name="patch_embed")(x)
@@ -384,31 +399,35 @@ def _build(
 
 
 def _check_arguments(input_shape, patch_size, embed_dim, depths, num_heads, window_size):
-    """Raises on arguments timm would fail on later; returns `window_size` as `(height, width)`."""
-    if len(input_shape) != 3 or input_shape[0] is None or input_shape[1] is None:
+    """Raises on arguments timm would fail on later, naming them; returns them checked, with
+    `window_size` as `(height, width)`."""
+    input_shape = backbone.check_input_shape(input_shape)
+    if input_shape[0] is None or input_shape[1] is None:
         raise ValueError(
             f"`input_shape` must be a static (height, width, channels): Swin's windows, masks and "
             f"position biases are built for one size; got {input_shape}."
         )
-    if not isinstance(patch_size, int) or patch_size < 1 or min(input_shape[:2]) < patch_size:
+    patch_size = check_int("patch_size", patch_size)
+    if min(input_shape[:2]) < patch_size:
         raise ValueError(
-            f"`input_shape` {tuple(input_shape)} must be at least `patch_size`={patch_size} (a "
-            "positive int) in height and width."
+            f"`input_shape` {input_shape} must be at least `patch_size`={patch_size} in height and width."
         )
-    if isinstance(window_size, int):
+    embed_dim = check_int("embed_dim", embed_dim)
+    if is_int(window_size):
         window_size = (window_size, window_size)
-    if len(window_size) != 2 or any(not isinstance(w, int) or w < 1 for w in window_size):
+    if not isinstance(window_size, (tuple, list)) or len(window_size) != 2 or not all(
+        is_int(w) and w >= 1 for w in window_size
+    ):
         raise ValueError(f"`window_size` must be a positive int or (height, width) of them, got {window_size!r}.")
-    if len(depths) != len(num_heads) or any(d < 1 for d in depths):
-        raise ValueError(
-            f"`depths` {tuple(depths)} and `num_heads` {tuple(num_heads)} must have one entry per "
-            "stage, and every depth must be at least 1."
-        )
+    depths = check_ints("depths", depths)
+    num_heads = check_ints("num_heads", num_heads)
+    if len(depths) != len(num_heads):
+        raise ValueError(f"`depths` {depths} and `num_heads` {num_heads} must have one entry per stage each.")
     for stage, heads in enumerate(num_heads):
         width = embed_dim * 2**stage
-        if heads < 1 or width % heads:
+        if width % heads:
             raise ValueError(f"`num_heads`[{stage}]={heads} must divide the width {width} of stage {stage}.")
-    return tuple(window_size)
+    return input_shape, patch_size, embed_dim, depths, num_heads, tuple(int(w) for w in window_size)
 
 
 def feature_levels(model):

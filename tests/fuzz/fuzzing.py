@@ -16,7 +16,7 @@ import signal
 import tempfile
 
 import numpy as np
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 FUZZ = os.environ.get("KVIT_FUZZ") == "1"
 SCALE = float(os.environ.get("KVIT_FUZZ_SCALE", "1"))
@@ -30,6 +30,8 @@ def examples(ci, fuzz):
         deadline=None,
         database=None,
         print_blob=True,
+        # No shrinking: a failing case is reported as drawn; shrinking rebuilds models for minutes.
+        phases=(Phase.explicit, Phase.generate),
         suppress_health_check=list(HealthCheck),
     )
     if FUZZ:

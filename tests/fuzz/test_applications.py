@@ -7,6 +7,8 @@ feature map is), and the same after a `.keras` round trip; invalid arguments are
 ValueError/TypeError naming them.
 """
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from families import family_of, head_arguments
 from fuzzing import assert_names_argument, case, check_model, examples, expected_output_shape, images_for
 from hypothesis import given
 from hypothesis import strategies as st
-from small_applications import NAMES, config, image_size, small_application
+from small_applications import NAMES, config, image_size, small_application, small_config
 
 from kvit import applications
 
@@ -30,6 +32,14 @@ INVALID = {
     "no_such_argument": (1,),
 }
 REQUIRES = {"classes": dict(include_top=True), "classifier_activation": dict(include_top=True)}
+
+
+def _resolved(name, arguments):
+    """The builder arguments application `name` was built with: the builder's defaults, the preset's
+    config, the small build's and the drawn ones."""
+    parameters = inspect.signature(applications.APPLICATIONS[name].builder).parameters.values()
+    defaults = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+    return {**defaults, **config(name), **small_config(name), **arguments}
 
 
 def _input_shape(data, name):
@@ -53,7 +63,7 @@ def test_applications_take_any_valid_combination(data):
     with case("valid application"):
         keras.utils.clear_session()
         model = small_application(name, **arguments)
-        resolved = {**config(name), **arguments}
+        resolved = _resolved(name, arguments)
         images = images_for(data, arguments["input_shape"])
         feature_map = family.feature_map(resolved, arguments["input_shape"][:2])
         check_model(model, images, expected_output_shape(arguments, feature_map, len(images)))
