@@ -5,6 +5,8 @@ TensorFlow backend loads TensorFlow, and TensorFlow's C++ libraries write their 
 (oneDNN, CUDA, CPU features) straight to the process's stderr descriptor as they load;
 `TF_CPP_MIN_LOG_LEVEL` does not reach all of them. So unless `--verbose` is given, that import
 runs with the descriptor pointed at a temporary file, which is shown only if the import fails.
+`kvit.cli` runs each TFLite conversion the same way (`quiet`): the converter's C++ lines
+(`fully_quantize: 0, inference_type: 6, ...`) go to that descriptor too.
 """
 
 import contextlib
@@ -33,24 +35,33 @@ def native_stderr_captured():
             os.close(saved)
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if "--verbose" in argv:
-        from kvit.cli import main as run
-
-        return run(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+@contextlib.contextmanager
+def quiet(verbose=False):
+    """Runs the block with file descriptor 2 captured unless `verbose`; what it wrote there is
+    shown only if the block raises, so that a failure can still be diagnosed."""
+    if verbose:
+        yield
+        return
     failure = None
     try:
         with native_stderr_captured() as captured:
             try:
-                from kvit.cli import main as run
+                yield
             except BaseException:
                 failure = captured()
                 raise
     finally:
         if failure:
             sys.stderr.write(failure)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    verbose = "--verbose" in argv
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with quiet(verbose):
+        from kvit.cli import main as run
     return run(argv)
 
 

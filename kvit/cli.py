@@ -6,6 +6,8 @@ import logging
 import os
 import sys
 
+from kvit_cli import quiet
+
 # Full int8 may lose at most this many points of held-out accuracy against float32.
 INT8_BUDGET_POINTS = 1
 
@@ -17,7 +19,8 @@ def quickstart(args):
     print(f"held-out accuracy: {result['accuracy']:.4f} ({len(result['test'][1])} digits)")
     print(f"training time: {result['seconds']:.1f} s")
     print(f"saved: {result['path']}")
-    rows = recipe.phone_step(result, args.output, num_threads=args.threads)
+    with quiet(args.verbose):
+        rows = recipe.phone_step(result, args.output, num_threads=args.threads)
     print()
     print(f"phone step: TFLite on the LiteRT interpreter, XNNPACK, batch 1, {_threads(args.threads)}")
     print(f"{'model':<10} {'size':>10} {'held-out acc':>13} {'agreement':>10} {'median':>10}")
@@ -80,17 +83,18 @@ def convert(args):
     mode = "int8" if args.edgetpu else args.quantization
     suffix = "" if mode == "float32" else f"_{mode}"
     output = args.output or f"{os.path.splitext(args.model)[0]}{suffix}.tflite"
-    content = tflite.convert(
-        args.model,
-        output,
-        quantization=mode,
-        representative_data=calibration,
-        edgetpu=args.edgetpu,
-        batch_size=args.batch_size,
-        io_dtype=args.io_dtype,
-        per_channel=not args.per_tensor,
-        calibration_size=args.calibration_size,
-    )
+    with quiet(args.verbose):
+        content = tflite.convert(
+            args.model,
+            output,
+            quantization=mode,
+            representative_data=calibration,
+            edgetpu=args.edgetpu,
+            batch_size=args.batch_size,
+            io_dtype=args.io_dtype,
+            per_channel=not args.per_tensor,
+            calibration_size=args.calibration_size,
+        )
     graph = tflite.inspect_model(content)
     (tensor,) = graph.inputs
     print(

@@ -1,12 +1,18 @@
 """The `kvit convert`, `kvit bench`, `kvit edgetpu` and `kvit quickstart` commands."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from tflite_models import random_images, tiny_convnet
 
 from kvit import cli, tflite
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# What TensorFlow's converter and calibrator write to the process's stderr while converting.
+CONVERTER_LINES = ("fully_quantize", "inference_type", "tf_tfl_flatbuffer_helpers", "flatbuffer_export")
 
 
 @pytest.mark.tensorflow
@@ -24,6 +30,27 @@ def test_convert(vit, tmp_path, capsys):
     assert cli.main(["convert", model_path, "--quantization", "int8", "--calibration", calibration, "--io-dtype", "uint8"]) == 0
     default_output = str(tmp_path / "tiny_int8.tflite")
     assert tflite.inspect_model(default_output).inputs[0].dtype == "uint8"
+
+
+@pytest.mark.once
+def test_convert_is_quiet_unless_verbose(vit, tmp_path):
+    model, calibration = str(tmp_path / "tiny.keras"), str(tmp_path / "calibration.npy")
+    vit.model.save(model)
+    np.save(calibration, random_images(8))
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": ROOT}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+
+    def kvit_convert(*flags):
+        command = [sys.executable, "-m", "kvit", "convert", model, "--quantization", "int8", "--calibration", calibration]
+        result = subprocess.run([*command, *flags], env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "saved: " in result.stdout and "fully integer" in result.stdout
+        return result.stderr
+
+    quiet = kvit_convert()
+    assert not [line for line in quiet.splitlines() if any(text in line for text in CONVERTER_LINES)], quiet
+    verbose = kvit_convert("--verbose")
+    assert "fully_quantize: 0, inference_type: 6" in verbose and "flatbuffer_export" in verbose
 
 
 @pytest.mark.once
