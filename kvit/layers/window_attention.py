@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kvit.layers.attention import softmax
+from kvit.layers.normalization import HALF_DTYPES
 from kvit.layers.windows import relative_position_index
 
 # Swin V2 clamps its learned logit scale at log(1 / 0.01), i.e. a temperature of at most 100.
@@ -94,7 +96,7 @@ class WindowAttention(keras.layers.Layer):
             num_windows = attention_mask.shape[0]
             scores = ops.reshape(scores, (-1, num_windows, tokens, tokens)) + ops.cast(attention_mask, q.dtype)
             scores = ops.reshape(scores, (self.num_heads, -1, tokens, tokens))
-        x = ops.matmul(ops.softmax(scores, axis=-1), v)
+        x = ops.matmul(softmax(scores, axis=-1), v)
         x = self.proj(ops.reshape(ops.transpose(x, (1, 2, 0, 3)), (-1, dim)))
         return ops.reshape(self.dropout(x, training=training), (-1, tokens, dim))
 
@@ -188,7 +190,10 @@ class CosineWindowAttention(WindowAttention):
 
 
 def _l2_normalize(x):
-    # `torch.nn.functional.normalize`: x / max(|x|, 1e-12), as a multiply by an rsqrt.
+    # `torch.nn.functional.normalize`: x / max(|x|, 1e-12), as a multiply by an rsqrt. In float32
+    # for half-precision inputs (mixed precision): there 1e-24 is 0 and squares past 256 overflow.
+    if keras.backend.standardize_dtype(x.dtype) in HALF_DTYPES:
+        return ops.cast(_l2_normalize(ops.cast(x, "float32")), x.dtype)
     return x * ops.rsqrt(ops.maximum(ops.sum(x * x, axis=-1, keepdims=True), 1e-24))
 
 
