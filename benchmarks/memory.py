@@ -6,8 +6,9 @@
 
 Each case runs in a fresh process of its backend (Keras fixes its backend at import) and calls one
 kvit entry point many times, reading the process' resident set size (VmRSS, after a
-`gc.collect()`) after every call. It prints the RSS after the warm-up calls, after the last call,
-and the growth per call between the two: flat memory is a growth of a few MB at most, noise.
+`gc.collect()`) after the warm-up and then every `calls // 100` calls. It prints the RSS after
+the warm-up calls, after the last call, and the growth per call between the two: flat memory is
+a growth of a few MB at most, noise.
 
 Cases (calls, warm-up calls):
     convert-xxs   `kvit.tflite.convert` of MobileViT-XXS (256x256), float32 and dynamic
@@ -101,10 +102,13 @@ def run_case(case, calls, warmup):
             call()  # builds the predict function, whose traces are then counted
             traces = TraceCounter(model)
         start_rss = rss_mb()
+        # At most ~100 readings: each collects garbage, which costs more than a small call.
+        every = max(1, calls // 100)
         readings, start = [], time.perf_counter()
-        for _ in range(calls):
+        for index in range(1, calls + 1):
             call()
-            readings.append(rss_mb())
+            if index % every == 0 or index in (warmup, calls):
+                readings.append((index, rss_mb()))
         seconds = time.perf_counter() - start
     result = dict(backend=keras.backend.backend(), case=case, calls=calls, warmup=warmup, start_mb=start_rss)
     result.update(readings=readings, seconds=seconds, traces=traces.count() if traces else None)
@@ -143,9 +147,9 @@ class TraceCounter:
 
 
 def summary(result):
-    readings, warmup = result["readings"], result["warmup"]
-    base, last = readings[warmup - 1], readings[-1]
-    growth = (last - base) / max(1, len(readings) - warmup)
+    readings, warmup = dict(result["readings"]), result["warmup"]
+    base, last = readings[warmup], readings[result["calls"]]
+    growth = (last - base) / max(1, result["calls"] - warmup)
     return base, last, growth
 
 
