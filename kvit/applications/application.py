@@ -101,6 +101,6 @@ def make_application(name, preset, builder, convert_checkpoint, head_layers):
         default_shape=(preset["image_size"], preset["image_size"], 3),
         resolutions=f" {'; '.join(others)}." if others else "",
         builder=f"kvit.models.{builder.__name__}",
-        **preset,
+        **{key: value for key, value in preset.items() if key != "resolutions"},
     )
     return constructor
