@@ -12,12 +12,12 @@ import collections
 
 import keras
 
-from kvit.models import mobilevit, vit
+from kvit.models import efficientvit, mobilevit, vit
 
 FeatureLevel = collections.namedtuple("FeatureLevel", ["stride", "output"])
 
 # The family modules, each with a `feature_levels(model)`.
-FAMILIES = (vit, mobilevit)
+FAMILIES = (vit, mobilevit, efficientvit)
 
 
 def feature_extractor(model, levels=None):

@@ -3,4 +3,4 @@
 Importing this package imports TensorFlow (tf.data), on every backend.
 """
 
-from kvit.recipes import digits, multiscale, pipeline
+from kvit.recipes import digits, multiscale, pipeline, segmentation
