@@ -38,22 +38,10 @@ import numpy as np  # noqa: E402
 from kvit import applications, tflite  # noqa: E402
 from kvit.recipes.digits import load_digits  # noqa: E402
 from kvit.tflite.interpreter import available_cores  # noqa: E402
-from throughput import randomize_weights  # noqa: E402
+from throughput import KIMM_TWINS, randomize_weights  # noqa: E402
 
 DEFAULT_MODELS = ("MobileViTXXS", "MobileViTS", "ViTTi16")
 CONV_HEAVY_PREFIXES = ("MobileViT", "EfficientViT")
-# kvit application -> the kimm class of the same architecture.
-KIMM_TWINS = {
-    "MobileViTXXS": "MobileViTXXS",
-    "MobileViTXS": "MobileViTXS",
-    "MobileViTS": "MobileViTS",
-    **{f"MobileViTV2_{w}": f"MobileViTV2W{w}" for w in ("050", "075", "100", "125", "150", "175", "200")},
-    "ViTTi16": "VisionTransformerTiny16",
-    "ViTS16": "VisionTransformerSmall16",
-    "ViTB16": "VisionTransformerBase16",
-    "ViTB32": "VisionTransformerBase32",
-    "ViTL16": "VisionTransformerLarge16",
-}
 
 
 def real_images(size, count):

@@ -5,19 +5,21 @@ import os
 import tempfile
 
 
-def atomic_write(path, data):
-    """Writes `data` (bytes) to `path`: a reader sees the old file or the whole new one, never part.
+@contextlib.contextmanager
+def replacing(path, suffix=".tmp"):
+    """Yields a temporary path beside `path`; on a clean exit the file written there replaces `path`.
 
-    The bytes go to a temporary file in the same folder, are flushed to disk, and the file is then
-    renamed over `path`; a process killed half way leaves at most a stray temporary file, whose
-    name starts with a dot and ends in `.tmp`, never a truncated `path`.
+    For writers that take a path (`model.save`, `model.save_weights`): a reader sees the old file
+    or the whole new one, never part. The temporary name starts with a dot and ends in `suffix`
+    (some writers check the extension); a process killed half way leaves at most that stray file,
+    never a truncated `path`; on an exception it is removed and `path` is untouched.
     """
     folder = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        yield temporary
+        with open(temporary, "rb+") as f:
             os.fsync(f.fileno())
         umask = os.umask(0)
         os.umask(umask)
@@ -27,3 +29,14 @@ def atomic_write(path, data):
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def atomic_write(path, data):
+    """Writes `data` (bytes) to `path`: a reader sees the old file or the whole new one, never part.
+
+    The bytes go to a temporary file in the same folder (see `replacing`), are flushed to disk,
+    and the file is then renamed over `path`.
+    """
+    with replacing(path) as temporary:
+        with open(temporary, "wb") as f:
+            f.write(data)

@@ -3,8 +3,9 @@ cover all of `kvit.applications.APPLICATIONS` (features, TFLite, fuzzing).
 
 Applications are discovered, so a new family is covered without touching the tests; a family
 whose smallest sensible input is not the default below says so in `_image_size`. Families with
-a `depth` in their preset (ViT, DeiT) are cut to `FAST_DEPTH` blocks unless `full_depth`, and
-those with per-stage `depths` (EfficientViT) to `FAST_DEPTH` blocks per stage.
+a `depth` in their preset (ViT, DeiT) are cut to `FAST_DEPTH` blocks unless `full_depth`, those
+with per-stage `depths` (EfficientViT) to `FAST_DEPTH` blocks per stage; Swin gets the arguments
+of `small_config`.
 """
 
 from kvit import applications
@@ -18,25 +19,33 @@ def config(name):
     return applications.PRESETS[name].get("config", {})
 
 
+def small_config(name, full_depth=False):
+    """Builder arguments of the small build beyond the size, for families that need them."""
+    if not name.startswith("Swin"):
+        depths = config(name).get("depths")
+        return {} if depths is None or full_depth else dict(depths=(FAST_DEPTH,) * len(depths))
+    # Windows of 3 on the 16x16 patches of 64x64: every stage pads, the first shifts and masks,
+    # the last shrinks its window to 2x2. Cut: one block in each later stage, heads of width 8.
+    if full_depth:
+        return dict(window_size=3)
+    return dict(window_size=3, depths=(2, 1, 1, 1), embed_dim=8 * config(name)["num_heads"][0])
+
+
 def image_size(name):
-    """4x4 patches for a patch-based family, else 64x64 (stride 32: a 2x2 last map)."""
+    """4x4 patches for a flat patch-based family, else 64x64 (stride 32: a 2x2 last map)."""
     patch_size = config(name).get("patch_size")
-    return 4 * patch_size if patch_size else DEFAULT_IMAGE_SIZE
+    return 4 * patch_size if patch_size and not small_config(name) else DEFAULT_IMAGE_SIZE
 
 
 def depth_is_cut(name):
-    depth, depths = config(name).get("depth"), config(name).get("depths")
-    return (isinstance(depth, int) and depth > FAST_DEPTH) or (depths is not None and max(depths) > FAST_DEPTH)
+    depth = config(name).get("depth")
+    return isinstance(depth, int) and depth > FAST_DEPTH or small_config(name) != small_config(name, True)
 
 
 def small_application(name, full_depth=False, **kwargs):
     """The application `name` at `image_size(name)`, cut to `FAST_DEPTH` blocks unless `full_depth`."""
     size = image_size(name)
-    if not full_depth and depth_is_cut(name):
-        depths = config(name).get("depths")
-        if depths is None:
-            kwargs.setdefault("depth", FAST_DEPTH)
-        else:
-            kwargs.setdefault("depths", (FAST_DEPTH,) * len(depths))
-    kwargs.setdefault("input_shape", (size, size, 3))
+    if not full_depth and "depth" in config(name) and depth_is_cut(name):
+        kwargs.setdefault("depth", FAST_DEPTH)
+    kwargs = {**small_config(name, full_depth), "input_shape": (size, size, 3), **kwargs}
     return applications.get(name, **kwargs)

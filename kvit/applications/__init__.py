@@ -2,6 +2,7 @@
 
 from kvit.applications import efficientvit as _efficientvit
 from kvit.applications import mobilevit as _mobilevit
+from kvit.applications import swin as _swin
 from kvit.applications import vit as _vit
 from kvit.applications.catalog import list_models
 from kvit.applications.efficientvit import (
@@ -14,6 +15,7 @@ from kvit.applications.efficientvit import (
     EfficientViTL3,
 )
 from kvit.applications.imagenet import decode_predictions, imagenet_classes
+from kvit.applications.mae import MAEViTB16, MAEViTH14, MAEViTL16
 from kvit.applications.mobilevit import (
     MobileViTS,
     MobileViTV2_050,
@@ -26,6 +28,7 @@ from kvit.applications.mobilevit import (
     MobileViTXS,
     MobileViTXXS,
 )
+from kvit.applications.swin import SwinB, SwinL, SwinS, SwinT, SwinV2B, SwinV2S, SwinV2T
 from kvit.applications.vit import (
     DeiTB16,
     DeiTS16,
@@ -39,7 +42,7 @@ from kvit.applications.vit import (
 )
 from kvit.applications.weights import load_weights
 
-PRESETS = {**_vit.PRESETS, **_mobilevit.PRESETS, **_efficientvit.PRESETS}
+PRESETS = {**_vit.PRESETS, **_mobilevit.PRESETS, **_swin.PRESETS, **_efficientvit.PRESETS}
 APPLICATIONS = {name: globals()[name] for name in PRESETS}
 
 

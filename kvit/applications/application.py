@@ -29,18 +29,23 @@ Returns:
 """
 
 
-def preset_for(preset, input_shape):
+def preset_for(preset, input_shape, kwargs=None):
     """The preset of the resolution `input_shape` asks for: a published one, else `preset` itself.
 
     A preset may list other resolutions timm publishes checkpoints for, `{"resolutions": {384:
     overrides}}`; a square `input_shape` of that size takes its `hub_id`, `crop_pct` and the
-    `config` entries it changes (a Swin's window size, say).
+    `config` entries it changes (a Swin's window size, say). It may also list other checkpoints
+    of its resolution, `{"checkpoints": [overrides]}`, each with the `config` entries it differs
+    in: builder `kwargs` that give all of them (a Swin V2's `window_size=16`) take that one.
     """
     size = tuple(input_shape[:2]) if input_shape is not None else None
     for resolution, overrides in preset.get("resolutions", {}).items():
         if size == (resolution, resolution):
             config = {**preset["config"], **overrides.get("config", {})}
             return {**preset, **overrides, "image_size": resolution, "config": config}
+    for overrides in preset.get("checkpoints", ()):
+        if all(k in (kwargs or {}) and kwargs[k] == v for k, v in overrides["config"].items()):
+            return {**preset, **overrides, "config": {**preset["config"], **overrides["config"]}}
     return preset
 
 
@@ -51,8 +56,8 @@ def make_application(name, preset, builder, convert_checkpoint, head_layers):
         name: the constructor's name, e.g. `"ViTS16"`.
         preset: dict with `title`, `summary`, `image_size`, `hub_id`, `license`, `mean`, `std`,
             `crop_pct` and `interpolation` (timm's evaluation transform of the checkpoint),
-            `config`, the builder's architecture arguments, and optionally `resolutions` (see
-            `preset_for`).
+            `config`, the builder's architecture arguments, and optionally `resolutions` and
+            `checkpoints` (see `preset_for`).
         builder: the family builder, e.g. `kvit.models.ViT`.
         convert_checkpoint: the family's timm state-dict map.
         head_layers: the family's classifier layer names.
@@ -74,7 +79,7 @@ def make_application(name, preset, builder, convert_checkpoint, head_layers):
         size = preset["image_size"]
         if input_shape is None:
             input_shape = tuple(input_tensor.shape[1:]) if input_tensor is not None else (size, size, 3)
-        resolved = preset_for(preset, input_shape)
+        resolved = preset_for(preset, input_shape, kwargs)
         if weights is not None and input_shape[-1] != 3:
             raise ValueError(
                 f"`input_shape` {tuple(input_shape)} has {input_shape[-1]} channels; pretrained "
@@ -97,10 +102,14 @@ def make_application(name, preset, builder, convert_checkpoint, head_layers):
 
     constructor.__name__ = constructor.__qualname__ = name
     others = [f"`({r}, {r}, 3)` takes `{o['hub_id']}`" for r, o in preset.get("resolutions", {}).items()]
+    others += [
+        f"{', '.join(f'`{k}={v!r}`' for k, v in o['config'].items())} takes `{o['hub_id']}`"
+        for o in preset.get("checkpoints", ())
+    ]
     constructor.__doc__ = _DOC.format(
         default_shape=(preset["image_size"], preset["image_size"], 3),
         resolutions=f" {'; '.join(others)}." if others else "",
         builder=f"kvit.models.{builder.__name__}",
-        **{key: value for key, value in preset.items() if key != "resolutions"},
+        **{k: v for k, v in preset.items() if k not in ("resolutions", "checkpoints")},
     )
     return constructor

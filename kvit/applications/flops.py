@@ -86,8 +86,18 @@ def _tensorflow_flops(model, shape):
     import tensorflow as tf
 
     function = tf.function(lambda x: model(x, training=False))
-    graph = function.get_concrete_function(tf.TensorSpec(shape, tf.float32)).graph
-    return sum(_tensorflow_op_flops(op) for op in graph.get_operations())
+    return _graph_flops(function.get_concrete_function(tf.TensorSpec(shape, tf.float32)).graph)
+
+
+def _graph_flops(graph):
+    flops = 0
+    for op in graph.get_operations():
+        if op.type in ("PartitionedCall", "StatefulPartitionedCall"):
+            # A nested tf.function (Keras compiles grouped convolutions with XLA on TensorFlow).
+            flops += _graph_flops(graph._get_function(op.get_attr("f").name).graph)
+        else:
+            flops += _tensorflow_op_flops(op)
+    return flops
 
 
 def _tensorflow_op_flops(op):

@@ -40,6 +40,37 @@ def resample_position_embedding(embedding, grid_size, num_prefix_tokens=1, old_g
     return np.concatenate([prefix, grid.astype(embedding.dtype)], axis=1)
 
 
+def sincos_position_embedding(grid_size, dim, num_prefix_tokens=1):
+    """The fixed 2-D sine-cosine position embedding of MAE, as its `util/pos_embed.py` builds it.
+
+    Each grid position (row i, column j) gets `[sin(j * w), cos(j * w), sin(i * w), cos(i * w)]`
+    with `w = 10000 ** (-k / (dim / 4))` for `k < dim / 4`: the reference's `np.meshgrid` puts
+    the column coordinate first, and its checkpoints carry that layout. The prefix (class token)
+    rows are zero. The frequencies are computed in float64, as the reference does.
+
+    Args:
+        grid_size: `(height, width)` of the patch grid.
+        dim: int, embedding width; must be divisible by 4.
+        num_prefix_tokens: int, leading zero rows.
+
+    Returns:
+        float32 NumPy array of shape `(1, num_prefix_tokens + height * width, dim)`.
+    """
+    if dim % 4:
+        raise ValueError(f"A 2-D sine-cosine position embedding needs a width divisible by 4, got {dim}.")
+    omega = 1.0 / 10000.0 ** (np.arange(dim // 4, dtype=np.float64) / (dim / 4))
+    rows, columns = np.meshgrid(
+        np.arange(grid_size[0], dtype=np.float32), np.arange(grid_size[1], dtype=np.float32), indexing="ij"
+    )
+    parts = []
+    for coordinate in (columns, rows):
+        angles = np.outer(coordinate.reshape(-1), omega)
+        parts += [np.sin(angles), np.cos(angles)]
+    grid = np.concatenate(parts, axis=1)
+    prefix = np.zeros((num_prefix_tokens, dim))
+    return np.concatenate([prefix, grid], axis=0)[None].astype("float32")
+
+
 @keras.saving.register_keras_serializable(package="kvit")
 class PositionEmbedding(keras.layers.Layer):
     """Adds a learned position embedding to `num_prefix_tokens + grid_h * grid_w` tokens.

@@ -2,71 +2,22 @@
 this test made, reached through huggingface_hub exactly as a user's process reaches the real one
 (HF_ENDPOINT, the Hugging Face cache, HF_HUB_OFFLINE), in a fresh interpreter each time."""
 
-import hashlib
-import http.server
 import os
 import subprocess
 import sys
 import textwrap
-import threading
 
 import numpy as np
 import pytest
+from local_hub import LocalHub
+from reference import create_timm_model, run_timm
 from safetensors.numpy import save_file
 
 from kvit.applications.vit import PRESETS
-from reference import create_timm_model, run_timm
 
 pytestmark = pytest.mark.once
 
 HUB_ID = PRESETS["ViTTi16"]["hub_id"]
-
-
-class LocalHub:
-    """Serves `<repo>/resolve/<revision>/model.safetensors` with the headers the hub sends."""
-
-    def __init__(self, files):
-        self.files = files
-        self.requests = []
-        hub = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _answer(self, with_body):
-                hub.requests.append((self.command, self.path))
-                body = hub.files.get(self.path)
-                if body is None:
-                    self.send_response(404)
-                    self.send_header("X-Error-Code", "EntryNotFound")
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("ETag", f'"{hashlib.sha256(body).hexdigest()}"')
-                self.send_header("X-Repo-Commit", "0" * 40)
-                self.end_headers()
-                if with_body:
-                    self.wfile.write(body)
-
-            def do_HEAD(self):
-                self._answer(with_body=False)
-
-            def do_GET(self):
-                self._answer(with_body=True)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 SCRIPT = textwrap.dedent(

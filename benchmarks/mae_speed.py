@@ -1,0 +1,113 @@
+"""What MAE's asymmetric design saves: a pretraining step at mask ratio 0.75 against the same
+encoder and decoder on every token, per Keras backend.
+
+    python benchmarks/mae_speed.py                                   # MAE ViT-B/16, batch 8
+    python benchmarks/mae_speed.py --preset MAEViTL16 --batch-size 4
+    python benchmarks/mae_speed.py --depth 2 --decoder-depth 1 --iters 3 --runtimes jax   # smoke
+
+A step is `train_on_batch` (forward, backward, AdamW update) of `kvit.models.MAE`, compiled as
+each backend compiles `fit`: JAX `jit`, a TensorFlow graph with and without XLA, PyTorch eager.
+The baseline is the same model with nothing dropped before the encoder (it runs on all
+`1 + num_patches` tokens, and the loss covers every patch); the decoder's work is the same in
+both. Each runtime runs in its own process, the two steps take turns in it, and the ratio of
+their median step times is printed beside the ratio of their matmul FLOPs. The FLOP ratio bounds
+what to expect: 2.4x for ViT-B/16 with the official 8-block decoder, whose cost does not
+shrink with the mask, 3.3x for ViT-L/16 and 3.6x for ViT-H/14 (the paper's 3x is for ViT-L). Weights carry noise
+(`throughput.randomize_weights`). Run it alone: other jobs on the cores spoil the figures.
+"""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from throughput import RUNTIMES, measure, median_of_rounds, randomize_weights, run_runtime
+
+
+def matmul_flops(preset, depth, decoder_depth, visible_tokens):
+    """Forward FLOPs (2 per multiply-add) of the transformer blocks: the encoder's on
+    `visible_tokens`, the decoder's on all tokens."""
+    width, mlp = preset["config"]["width"], 4
+    tokens = 1 + (preset["image_size"] // preset["config"]["patch_size"]) ** 2
+
+    def blocks(count, dim, n):
+        return count * (n * (4 + 2 * mlp) * dim * dim + 2 * n * n * dim)
+
+    decoder_dim = preset["decoder"]["decoder_dim"]
+    return 2 * (blocks(depth, width, visible_tokens) + blocks(decoder_depth, decoder_dim, tokens))
+
+
+def build(args, all_tokens):
+    import keras
+
+    import kvit
+    from kvit.models.mae import MAE
+
+    class AllTokensMAE(MAE):
+        """The same encoder and decoder on every token: none is dropped, every patch is a target."""
+
+        def random_masking(self, batch_size, noise=None):
+            ids = keras.ops.tile(keras.ops.arange(self.num_patches)[None], (batch_size, 1))
+            return ids, ids, keras.ops.ones((batch_size, self.num_patches))
+
+    overrides = {k: v for k, v in (("depth", args.depth), ("decoder_depth", args.decoder_depth)) if v}
+    model = getattr(kvit.applications, args.preset)(mask_ratio=args.mask_ratio, norm_pix_loss=True, seed=0, **overrides)
+    if all_tokens:
+        model = AllTokensMAE.from_config(model.get_config())
+    randomize_weights(model)
+    backend, xla = RUNTIMES[args.runtime]
+    # As `fit` compiles: XLA on JAX, a graph with or without XLA on TensorFlow, eager PyTorch.
+    jit_compile = {"jax": True, "tensorflow": xla, "torch": False}[backend]
+    model.compile(optimizer=keras.optimizers.AdamW(1e-4), jit_compile=jit_compile)
+    return model
+
+
+def run_backend(args):
+    steps = {}
+    for name, all_tokens in (("mae", False), ("all tokens", True)):
+        model = build(args, all_tokens)
+        images = np.random.RandomState(0).uniform(0, 255, (args.batch_size, *model.encoder.input_shape[1:]))
+        steps[name] = (lambda x, model=model: model.train_on_batch(x), images.astype("float32"))
+    seconds = {name: args.batch_size / v for name, v in measure(steps, args.iters, args.warmup, blocks=2).items()}
+    print(json.dumps(seconds))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="MAEViTB16", help="kvit.applications MAE constructor (default: %(default)s)")
+    parser.add_argument("--depth", type=int, help="encoder blocks (default: the preset's)")
+    parser.add_argument("--decoder-depth", type=int, help="decoder blocks (default: the preset's, 8)")
+    parser.add_argument("--mask-ratio", type=float, default=0.75)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--iters", type=int, default=6, help="timed steps of each model per runtime")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=list(RUNTIMES))
+    parser.add_argument("--rounds", type=int, default=1, help="passes over the runtimes; reports the median")
+    parser.add_argument("--runtime", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.runtime:
+        return run_backend(args)
+
+    from kvit.applications.mae import PRESETS
+
+    preset = PRESETS[args.preset]
+    depth = args.depth or preset["config"]["depth"]
+    decoder_depth = args.decoder_depth or preset["decoder"]["decoder_depth"]
+    patches = (preset["image_size"] // preset["config"]["patch_size"]) ** 2
+    visible = 1 + int(patches * (1 - args.mask_ratio))
+    flops = [matmul_flops(preset, depth, decoder_depth, n) for n in (visible, 1 + patches)]
+    rows = median_of_rounds([{r: run_runtime(__file__, r) for r in args.runtimes} for _ in range(args.rounds)])
+    print(
+        f"{args.preset} (encoder {depth} blocks, decoder {decoder_depth}), mask ratio {args.mask_ratio}, batch "
+        f"{args.batch_size}; median of {args.iters} steps, median of {args.rounds} rounds"
+    )
+    print(f"block FLOPs per image, forward: mae {flops[0] / 1e9:.2f} G, all tokens {flops[1] / 1e9:.2f} G, ratio {flops[1] / flops[0]:.2f}x")
+    print(f"{'runtime':<16}{'mae s/step':>12}{'all tokens':>12}{'ratio':>8}")
+    for runtime, seconds in rows.items():
+        ratio = seconds["all tokens"] / seconds["mae"]
+        print(f"{runtime:<16}{seconds['mae']:>12.3f}{seconds['all tokens']:>12.3f}{ratio:>7.2f}x")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Every preset's evaluation facts are those of its checkpoint in timm's pretrained configs."""
+
+import pytest
+from reference import import_timm
+
+from kvit import applications
+
+PRESETS = [
+    (name, size, applications.application.preset_for(preset, (size, size, 3)))
+    for name, preset in applications.PRESETS.items()
+    for size in [preset["image_size"], *preset.get("resolutions", {})]
+] + [  # the other checkpoints of a resolution (a Swin V2's window 16), picked by builder arguments
+    (name, preset["image_size"], applications.application.preset_for(preset, None, overrides["config"]))
+    for name, preset in applications.PRESETS.items()
+    for overrides in preset.get("checkpoints", ())
+]
+
+
+@pytest.mark.once
+@pytest.mark.parametrize("name, size, preset", PRESETS, ids=[f"{n}-{s}-{p['hub_id']}" for n, s, p in PRESETS])
+def test_preset_matches_timms_pretrained_config(name, size, preset):
+    config = import_timm().models.get_pretrained_cfg(preset["hub_id"].removeprefix("timm/"))
+    assert config is not None, preset["hub_id"]
+    assert config.hf_hub_id == preset["hub_id"]
+    assert tuple(config.input_size) == (3, size, size)
+    assert preset["crop_pct"] == pytest.approx(config.crop_pct)
+    assert preset["interpolation"] == config.interpolation
+    assert tuple(preset["mean"]) == pytest.approx(config.mean)
+    assert tuple(preset["std"]) == pytest.approx(config.std)
