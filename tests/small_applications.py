@@ -31,6 +31,16 @@ def small_config(name, full_depth=False):
     return dict(window_size=3, depths=(2, 1, 1, 1), embed_dim=8 * config(name)["num_heads"][0])
 
 
+def family_representatives():
+    """The first application of each family builder (`constructor.builder`): at the small size the
+    variants of one builder differ only in widths, so a test that would repeat one graph per
+    variant runs these."""
+    firsts = {}
+    for name in NAMES:
+        firsts.setdefault(applications.APPLICATIONS[name].builder, name)
+    return sorted(firsts.values())
+
+
 def image_size(name):
     """4x4 patches for a flat patch-based family, else 64x64 (stride 32: a 2x2 last map)."""
     patch_size = config(name).get("patch_size")

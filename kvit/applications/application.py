@@ -101,6 +101,7 @@ def make_application(name, preset, builder, convert_checkpoint, head_layers):
         return load_weights(model, weights, convert_checkpoint, head_layers, resolved["hub_id"])
 
     constructor.__name__ = constructor.__qualname__ = name
+    constructor.builder = builder
     others = [f"`({r}, {r}, 3)` takes `{o['hub_id']}`" for r, o in preset.get("resolutions", {}).items()]
     others += [
         f"{', '.join(f'`{k}={v!r}`' for k, v in o['config'].items())} takes `{o['hub_id']}`"

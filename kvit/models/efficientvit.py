@@ -40,7 +40,8 @@ SERIES = {
     "b": dict(activation="hard_swish", epsilon=1e-5, head_norm_epsilon=1e-5, stem_kind="separable", attention_stages=2),
     "l": dict(activation="gelu_tanh", epsilon=1e-7, head_norm_epsilon=1e-7, stem_kind="conv", attention_stages=1),
 }
-HEAD_LAYERS = ("head",)
+# The classifier: what `include_top=False` leaves out and a checkpoint may still carry.
+HEAD_LAYERS = ("head_in_conv", "head_pre_logits", "head_norm", "head")
 HEAD_CONV_EPSILON = 1e-5
 ATTENTION_EPSILON = 1e-5  # timm's; the official code's 1e-15 overflows in half precision
 NUM_STAGES = 4

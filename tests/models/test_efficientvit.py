@@ -245,6 +245,16 @@ def test_imagenet_weights_of_the_resolution_asked(monkeypatch):
     assert asked == ["timm/efficientvit_b1.r288_in1k", "timm/efficientvit_b1.r224_in1k"]
 
 
+def test_backbone_loads_a_classifier_checkpoint(tmp_path):
+    # Without the top the classifier's four layers have no place; the rest loads as with it.
+    _, path = timm_checkpoint(tmp_path, "efficientvit_b0")
+    backbone = kvit.applications.EfficientViTB0(weights=path, input_shape=(64, 64, 3), include_top=False)
+    classifier = kvit.applications.EfficientViTB0(weights=path, input_shape=(64, 64, 3))
+    x = pixels((64, 64))
+    last_map = classifier.get_layer(backbone.layers[-1].name).output
+    np.testing.assert_array_equal(predict(backbone, x), predict(keras.Model(classifier.input, last_map), x))
+
+
 def test_bad_application_arguments():
     with pytest.raises(ValueError, match="channels"):
         kvit.applications.EfficientViTB0(weights="imagenet", input_shape=(224, 224, 1))
