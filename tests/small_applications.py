@@ -3,8 +3,9 @@ cover all of `kvit.applications.APPLICATIONS` (features, TFLite, fuzzing).
 
 Applications are discovered, so a new family is covered without touching the tests; a family
 whose smallest sensible input is not the default below says so in `_image_size`. Families with
-a `depth` in their preset (ViT, DeiT) are cut to `FAST_DEPTH` blocks unless `full_depth`; Swin
-gets the arguments of `small_config`.
+a `depth` in their preset (ViT, DeiT) are cut to `FAST_DEPTH` blocks unless `full_depth`, those
+with per-stage `depths` (EfficientViT) to `FAST_DEPTH` blocks per stage; Swin gets the arguments
+of `small_config`.
 """
 
 from kvit import applications
@@ -21,12 +22,23 @@ def config(name):
 def small_config(name, full_depth=False):
     """Builder arguments of the small build beyond the size, for families that need them."""
     if not name.startswith("Swin"):
-        return {}
+        depths = config(name).get("depths")
+        return {} if depths is None or full_depth else dict(depths=(FAST_DEPTH,) * len(depths))
     # Windows of 3 on the 16x16 patches of 64x64: every stage pads, the first shifts and masks,
     # the last shrinks its window to 2x2. Cut: one block in each later stage, heads of width 8.
     if full_depth:
         return dict(window_size=3)
     return dict(window_size=3, depths=(2, 1, 1, 1), embed_dim=8 * config(name)["num_heads"][0])
+
+
+def family_representatives():
+    """The first application of each family builder (`constructor.builder`): at the small size the
+    variants of one builder differ only in widths, so a test that would repeat one graph per
+    variant runs these."""
+    firsts = {}
+    for name in NAMES:
+        firsts.setdefault(applications.APPLICATIONS[name].builder, name)
+    return sorted(firsts.values())
 
 
 def image_size(name):

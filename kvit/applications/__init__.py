@@ -1,9 +1,19 @@
 """Named constructors in the keras.applications style: `kvit.applications.ViTS16(weights=...)`."""
 
+from kvit.applications import efficientvit as _efficientvit
 from kvit.applications import mobilevit as _mobilevit
 from kvit.applications import swin as _swin
 from kvit.applications import vit as _vit
 from kvit.applications.catalog import list_models
+from kvit.applications.efficientvit import (
+    EfficientViTB0,
+    EfficientViTB1,
+    EfficientViTB2,
+    EfficientViTB3,
+    EfficientViTL1,
+    EfficientViTL2,
+    EfficientViTL3,
+)
 from kvit.applications.imagenet import decode_predictions, imagenet_classes
 from kvit.applications.mae import MAEViTB16, MAEViTH14, MAEViTL16
 from kvit.applications.mobilevit import (
@@ -32,7 +42,7 @@ from kvit.applications.vit import (
 )
 from kvit.applications.weights import load_weights
 
-PRESETS = {**_vit.PRESETS, **_mobilevit.PRESETS, **_swin.PRESETS}
+PRESETS = {**_vit.PRESETS, **_mobilevit.PRESETS, **_swin.PRESETS, **_efficientvit.PRESETS}
 APPLICATIONS = {name: globals()[name] for name in PRESETS}
 
 

@@ -8,27 +8,56 @@ def silu(x):
     return x * ops.sigmoid(x)
 
 
-# Activations by name that replace Keras' own of that name.
-ACTIVATIONS = {"silu": silu}
+@keras.saving.register_keras_serializable(package="kvit")
+def hard_swish(x):
+    """PyTorch's `Hardswish`, `x * relu6(x + 3) / 6`, written as `(x / 6) * relu6(x + 3)`.
+
+    In this order the TFLite converter keeps an `ADD` (with a fused RELU6) and two `MUL`s, which
+    XNNPACK runs in int8 too; the forms it fuses into one `HARD_SWISH` op (Keras' own
+    `hard_swish` among them) have no int8 XNNPACK kernel and split a quantized graph.
+    """
+    return (x * (1.0 / 6.0)) * ops.relu6(x + 3.0)
+
+
+@keras.saving.register_keras_serializable(package="kvit")
+def gelu_tanh(x):
+    """GELU with the tanh approximation, PyTorch's `GELU(approximate="tanh")` (one TFLite `GELU`)."""
+    return keras.activations.gelu(x, approximate=True)
+
+
+# Activations by name that replace Keras' own of that name, or that Keras does not have.
+ACTIVATIONS = {"silu": silu, "hard_swish": hard_swish, "gelu_tanh": gelu_tanh}
+
+
+def get_activation(activation):
+    """The activation function of a name of `ACTIVATIONS` or of Keras, or None for None."""
+    if activation is None:
+        return None
+    return ACTIVATIONS.get(activation) or keras.activations.get(activation)
 
 
 @keras.saving.register_keras_serializable(package="kvit")
 class ConvNormAct(keras.layers.Layer):
-    """Bias-free convolution, BatchNorm, then an activation: timm's `ConvNormAct`.
+    """Convolution, BatchNorm, then an activation: timm's `ConvNormAct`.
 
     Padded the PyTorch way, `((strides - 1) + (kernel_size - 1)) // 2` on every side. For stride 1
     and an odd kernel that is Keras' `"same"`; otherwise the padding is explicit, because Keras'
     `"same"` pads a strided convolution on the bottom/right only and shifts every output pixel.
     When `groups` equals the input and output widths the convolution is a `DepthwiseConv2D`.
     Outside training (and while the BatchNorm is frozen) the norm is folded into the convolution.
+    The convolution is bias-free by default; the norm may be left out (EfficientViT's blocks
+    have convolutions with a bias and no norm).
 
     Args:
         filters: int, output channels.
         kernel_size: int, side of the square kernel.
         strides: int, stride of the convolution.
         groups: int, channel groups of the convolution (1: dense, the width: depthwise).
-        activation: activation after the norm (e.g. `"silu"`, `"relu"`, `"hard_swish"`), or None.
+        activation: activation after the norm (e.g. `"silu"`, `"relu"`, `"hard_swish"`,
+            `"gelu_tanh"`; see `ACTIVATIONS`), or None.
         epsilon: float, BatchNorm epsilon; PyTorch's default 1e-5, not Keras' 1e-3.
+        use_bias: bool, whether the convolution adds a bias.
+        use_norm: bool, whether the BatchNorm follows the convolution.
 
     Shape: `(batch, height, width, channels)` in,
         `(batch, ceil(height / strides), ceil(width / strides), filters)` out for odd kernels.
@@ -42,6 +71,8 @@ class ConvNormAct(keras.layers.Layer):
         groups=1,
         activation="silu",
         epsilon=1e-5,
+        use_bias=False,
+        use_norm=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -51,9 +82,11 @@ class ConvNormAct(keras.layers.Layer):
         self.groups = groups
         self.activation = activation
         self.epsilon = epsilon
+        self.use_bias = use_bias
+        self.use_norm = use_norm
         # PyTorch's BatchNorm momentum 0.1 weighs the new batch; Keras' momentum weighs the old value.
-        self.bn = keras.layers.BatchNormalization(epsilon=epsilon, momentum=0.9, name="bn")
-        self.act = (ACTIVATIONS.get(activation) or keras.activations.get(activation)) if activation else None
+        self.bn = keras.layers.BatchNormalization(epsilon=epsilon, momentum=0.9, name="bn") if use_norm else None
+        self.act = get_activation(activation)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -67,7 +100,7 @@ class ConvNormAct(keras.layers.Layer):
             padding = self._padding()
             self.pad = keras.layers.ZeroPadding2D(padding, name="pad") if padding else None
             conv_padding = "valid"
-        conv_args = dict(strides=self.strides, padding=conv_padding, use_bias=False, name="conv")
+        conv_args = dict(strides=self.strides, padding=conv_padding, use_bias=self.use_bias, name="conv")
         if self.groups > 1 and self.groups == channels == self.filters:
             self.conv = keras.layers.DepthwiseConv2D(self.kernel_size, **conv_args)
         else:
@@ -76,12 +109,13 @@ class ConvNormAct(keras.layers.Layer):
             self.pad.build(input_shape)
             input_shape = self.pad.compute_output_shape(input_shape)
         self.conv.build(input_shape)
-        self.bn.build(self.conv.compute_output_shape(input_shape))
+        if self.bn is not None:
+            self.bn.build(self.conv.compute_output_shape(input_shape))
 
     def call(self, x, training=None):
         if self.pad is not None:
             x = self.pad(x)
-        if training and self.bn.trainable:
+        if self.bn is not None and training and self.bn.trainable:
             x = self.bn(self.conv(x), training=True)
         else:
             x = self._folded_conv(x)
@@ -93,15 +127,23 @@ class ConvNormAct(keras.layers.Layer):
         Scaling the small kernel instead of the output map saves a pass over the map; the results
         agree with convolution-then-BatchNorm to float rounding. The bias goes on with `ops.add`,
         not `+`: on TensorFlow that is a `BiasAdd`, which the graph optimizer fuses into the
-        convolution together with the activation after it.
+        convolution together with the activation after it. Without a norm this is the
+        convolution and its own bias, if any.
         """
         bn, conv = self.bn, self.conv
-        scale = bn.gamma * ops.rsqrt(bn.moving_variance + bn.epsilon)
-        shift = ops.cast(bn.beta - bn.moving_mean * scale, x.dtype)
-        if isinstance(conv, keras.layers.DepthwiseConv2D):
-            kernel = ops.cast(conv.kernel * ops.expand_dims(scale, -1), x.dtype)
-            return ops.add(ops.depthwise_conv(x, kernel, conv.strides, conv.padding), shift)
-        return ops.add(conv.convolution_op(x, ops.cast(conv.kernel * scale, x.dtype)), shift)
+        depthwise = isinstance(conv, keras.layers.DepthwiseConv2D)
+        kernel, shift = conv.kernel, conv.bias
+        if bn is not None:
+            scale = bn.gamma * ops.rsqrt(bn.moving_variance + bn.epsilon)
+            kernel = kernel * (ops.expand_dims(scale, -1) if depthwise else scale)
+            mean = bn.moving_mean if shift is None else bn.moving_mean - shift
+            shift = bn.beta - mean * scale
+        kernel = ops.cast(kernel, x.dtype)
+        if depthwise:
+            x = ops.depthwise_conv(x, kernel, conv.strides, conv.padding)
+        else:
+            x = conv.convolution_op(x, kernel)
+        return x if shift is None else ops.add(x, ops.cast(shift, x.dtype))
 
     def compute_output_shape(self, input_shape):
         def size(n):
@@ -126,4 +168,6 @@ class ConvNormAct(keras.layers.Layer):
             "groups": self.groups,
             "activation": self.activation,
             "epsilon": self.epsilon,
+            "use_bias": self.use_bias,
+            "use_norm": self.use_norm,
         }

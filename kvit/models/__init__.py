@@ -1,5 +1,6 @@
 """Model families as configurable builders: `kvit.models.ViT(...)`, and their one feature API."""
 
+from kvit.models.efficientvit import EFFICIENTVIT_VARIANTS, EfficientViT, EfficientViTSeg
 from kvit.models.features import FeatureLevel, feature_extractor, feature_levels
 from kvit.models.mae import MAE, MAEDecoder, mae_classifier
 from kvit.models.mobilevit import MOBILEVIT_V2_VARIANTS, MOBILEVIT_VARIANTS, MobileViT, MobileViTV2

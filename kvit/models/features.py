@@ -12,12 +12,12 @@ import collections
 
 import keras
 
-from kvit.models import mobilevit, swin, vit
+from kvit.models import efficientvit, mobilevit, swin, vit
 
 FeatureLevel = collections.namedtuple("FeatureLevel", ["stride", "output"])
 
 # The family modules, each with a `feature_levels(model)`.
-FAMILIES = (vit, mobilevit, swin)
+FAMILIES = (vit, mobilevit, swin, efficientvit)
 
 
 def feature_extractor(model, levels=None):

@@ -70,16 +70,7 @@ def pretrain(recipe="mae_digits", data=None, output=None, overrides=(), print_co
     Returns:
         A `PretrainResult`.
     """
-    if not isinstance(recipe, config.Recipe):
-        recipe = config.resolve(recipe, overrides)
-    elif overrides:
-        raise ValueError("`overrides` apply to a recipe name or file, not to a Recipe object; edit it instead.")
-    if data is not None:
-        recipe = dataclasses.replace(recipe, data=dataclasses.replace(recipe.data, source=str(data)))
-    if recipe.task != "mae_pretraining":
-        raise ValueError(f"Recipe {recipe.name!r} is a {recipe.task!r} recipe; run it with `kvit train`.")
-    if not recipe.data.source:
-        raise ValueError("No data: pass `--data SOURCE` (or set data.source).")
+    recipe = recipes.resolve_recipe(recipe, data, overrides, "mae_pretraining")
     output = output or os.path.join("kvit-runs", recipe.name)
     verbose = recipe.run.verbose if verbose is None else verbose
 

@@ -68,16 +68,7 @@ def train(recipe, data=None, output=None, overrides=(), print_config=print, verb
     Returns:
         A `TrainResult`.
     """
-    if not isinstance(recipe, config.Recipe):
-        recipe = config.resolve(recipe, overrides)
-    elif overrides:
-        raise ValueError("`overrides` apply to a recipe name or file, not to a Recipe object; edit it instead.")
-    if data is not None:
-        recipe = dataclasses.replace(recipe, data=dataclasses.replace(recipe.data, source=str(data)))
-    if recipe.task != "classification":
-        raise ValueError(f"Recipe {recipe.name!r} is a {recipe.task!r} recipe; run it with `kvit pretrain`.")
-    if not recipe.data.source:
-        raise ValueError("No data: pass `--data SOURCE` (or set data.source).")
+    recipe = resolve_recipe(recipe, data, overrides, "classification")
     output = output or os.path.join("kvit-runs", recipe.name)
     verbose = recipe.run.verbose if verbose is None else verbose
 
@@ -182,6 +173,26 @@ def train(recipe, data=None, output=None, overrides=(), print_config=print, verb
         train_source=train_source,
         eval_source=eval_source,
     )
+
+
+# The command that runs each task's recipes.
+TASK_COMMANDS = {"classification": "kvit train", "mae_pretraining": "kvit pretrain"}
+
+
+def resolve_recipe(recipe, data, overrides, task):
+    """The `Recipe` to run: `recipe` resolved with `overrides`, on `data`, checked to be a `task` recipe."""
+    if not isinstance(recipe, config.Recipe):
+        recipe = config.resolve(recipe, overrides)
+    elif overrides:
+        raise ValueError("`overrides` apply to a recipe name or file, not to a Recipe object; edit it instead.")
+    if data is not None:
+        recipe = dataclasses.replace(recipe, data=dataclasses.replace(recipe.data, source=str(data)))
+    if recipe.task != task:
+        command = TASK_COMMANDS.get(recipe.task, "its own command")
+        raise ValueError(f"Recipe {recipe.name!r} is a {recipe.task!r} recipe; run it with `{command}`.")
+    if not recipe.data.source:
+        raise ValueError("No data: pass `--data SOURCE` (or set data.source).")
+    return recipe
 
 
 def devices_for(recipe):

@@ -37,9 +37,11 @@ QUANTIZATION_MODES = ("float32", "float16", "dynamic", "int8", "mixed", "int16x8
 CALIBRATED_MODES = ("int8", "mixed", "int16x8")
 # Ops that "mixed" keeps in float32: XNNPACK has no int8 kernel for them, so in full int8 they run
 # on LiteRT's slower builtin kernels (int8 BATCH_MATMUL on the reference one) and split the graph.
+# (A RELU fused into the op before it is no op of its own; a standalone one, as on linear
+# attention's q and k, has no int8 XNNPACK kernel either.)
 # The ADDs that feed an RSQRT (a norm's `variance + epsilon`) stay float32 too: in int8 their two
 # scales are too far apart for XNNPACK's kernel.
-FLOAT_OPS_OF_MIXED = ("BATCH_MATMUL", "SOFTMAX", "RSQRT", "GELU")
+FLOAT_OPS_OF_MIXED = ("BATCH_MATMUL", "SOFTMAX", "RSQRT", "GELU", "RELU")
 # The input/output types each mode allows; the first is the default.
 IO_DTYPES = {
     "float32": ("float32",),

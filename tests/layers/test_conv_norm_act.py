@@ -87,3 +87,35 @@ def test_config_round_trip():
     layer = ConvNormAct(8, 3, strides=2, groups=2, activation="hard_swish", epsilon=1e-7)
     restored = keras.saving.deserialize_keras_object(json.loads(json.dumps(keras.saving.serialize_keras_object(layer))))
     assert restored.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("use_norm", [True, False])
+def test_bias_and_optional_norm_match_pytorch(use_norm):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(4, 6, 3, 2, 1, bias=True)
+    bn = torch.nn.BatchNorm2d(6) if use_norm else torch.nn.Identity()
+    with torch.no_grad():
+        conv.bias.copy_(torch.randn(6))
+        if use_norm:
+            for tensor in (bn.weight, bn.bias, bn.running_mean):
+                tensor.copy_(torch.randn(6))
+            bn.running_var.copy_(torch.rand(6) + 0.5)
+    reference = torch.nn.Sequential(conv, bn, torch.nn.Hardswish()).eval()
+    layer = ConvNormAct(6, 3, strides=2, activation="hard_swish", use_bias=True, use_norm=use_norm)
+    x = RNG.normal(size=(2, 9, 10, 4)).astype("float32")
+    layer.build(x.shape)
+    layer.conv.kernel.assign(conv_kernel(conv.weight.detach().numpy()))
+    layer.conv.bias.assign(conv.bias.detach().numpy())
+    if use_norm:
+        for variable, tensor in zip(
+            (layer.bn.gamma, layer.bn.beta, layer.bn.moving_mean, layer.bn.moving_variance),
+            (bn.weight, bn.bias, bn.running_mean, bn.running_var),
+        ):
+            variable.assign(tensor.detach().numpy())
+    else:
+        assert layer.bn is None and len(layer.weights) == 2
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), expected, atol=1e-5, rtol=0)
+    if not use_norm:  # nothing to fold or to train differently
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x, training=True)), expected, atol=1e-5, rtol=0)

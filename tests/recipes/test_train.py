@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -95,9 +96,10 @@ def test_run_folder_best_model_and_restarts(tmp_path, capsys):
     (["--recipe", "deit_digits", "--set", "data.batch_size=5000"], "larger than the 1437 training images"),
     (["--recipe", "deit_digits", "--set", "model.name=ViTXL99"], "Unknown `model.name` 'ViTXL99'"),
 ])
-def test_bad_input(tmp_path, arguments, match):
-    with pytest.raises(ValueError, match=match):
-        cli.main(["train", "--output", str(tmp_path), *arguments])
+def test_bad_input(tmp_path, capsys, arguments, match):
+    assert cli.main(["train", "--output", str(tmp_path), *arguments]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("kvit train: error: ") and re.search(match, error), error
 
 
 @pytest.mark.tensorflow
