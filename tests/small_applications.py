@@ -4,8 +4,8 @@ cover all of `kvit.applications.APPLICATIONS` (features, TFLite, fuzzing).
 Applications are discovered, so a new family is covered without touching the tests; a family
 whose smallest sensible input is not the default below says so in `_image_size`. Families with
 a `depth` in their preset (ViT, DeiT) are cut to `FAST_DEPTH` blocks unless `full_depth`, those
-with per-stage `depths` (EfficientViT) to `FAST_DEPTH` blocks per stage; Swin gets the arguments
-of `small_config`.
+with per-stage `depths` to `FAST_DEPTH` blocks per stage; Swin and EfficientViT get the narrower
+arguments of `small_config`.
 """
 
 from kvit import applications
@@ -21,6 +21,11 @@ def config(name):
 
 def small_config(name, full_depth=False):
     """Builder arguments of the small build beyond the size, for families that need them."""
+    if name.startswith("EfficientViT"):
+        # Narrow too: TFLite's int8 calibrator runs LiteRT's builtin float kernels, on which
+        # EfficientViT-L1 at its own widths takes minutes even at 64x64 (XNNPACK: milliseconds).
+        cut = dict(widths=(8, 16, 32, 64, 128), head_dim=16, head_widths=(64, 64))
+        return cut if full_depth else dict(cut, depths=(FAST_DEPTH,) * len(config(name)["depths"]))
     if not name.startswith("Swin"):
         depths = config(name).get("depths")
         return {} if depths is None or full_depth else dict(depths=(FAST_DEPTH,) * len(depths))

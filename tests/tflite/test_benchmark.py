@@ -24,7 +24,7 @@ def test_one_runtime(vit):
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [(dict(runtimes=("gpu",)), "`runtimes` must name"), (dict(runtimes=()), "`runtimes` must name"), (dict(runs=0), "`runs` must be >= 1")],
+    [(dict(runtimes=("gpu",)), "`runtimes` must be a list of some of"), (dict(runtimes=()), "`runtimes` must be a list of some of"), (dict(runs=0), "`runs` must be >= 1")],
 )
 def test_bad_arguments(vit, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -30,5 +30,5 @@ def test_int8_errors_are_measured(vit):
 
 
 def test_bad_labels(vit):
-    with pytest.raises(ValueError, match=r"`labels` must have shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"`labels` must be integers of shape \(3,\)"):
         tflite.evaluate(vit.float32, vit.images, labels=np.zeros(4, int))
