@@ -5,6 +5,6 @@ cd "$(dirname "$0")/.."
 status=0
 for backend in tensorflow jax torch; do
   echo "=== KERAS_BACKEND=$backend"
-  KERAS_BACKEND=$backend python -m pytest -q -p no:cacheprovider "$@" || status=1
+  KERAS_BACKEND=$backend python -m pytest -q -p no:cacheprovider --durations=25 "$@" || status=1
 done
 exit $status
