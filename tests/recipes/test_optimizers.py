@@ -31,7 +31,7 @@ def test_weight_decay_skips_norms_biases_tokens_and_position_embeddings():
     optimizer = optimizers.adamw(model, 0.1, weight_decay=0.5)
     before = {v.path: keras.ops.convert_to_numpy(v) for v in model.trainable_variables}
     # Zero gradients: Adam moves nothing, so only the decoupled decay changes the weights.
-    optimizer.apply([keras.ops.zeros_like(v) for v in model.trainable_variables], model.trainable_variables)
+    optimizer.apply([keras.ops.zeros(v.shape, v.dtype) for v in model.trainable_variables], model.trainable_variables)
     decayed = sorted(
         v.path for v in model.trainable_variables
         if not np.allclose(keras.ops.convert_to_numpy(v), before[v.path])

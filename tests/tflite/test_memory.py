@@ -75,7 +75,7 @@ def test_predict_on_batch_traces_a_bounded_number_of_times():
         import jax
 
         def listen(event, duration, **kwargs):
-            if event == "/jax/core/compile/backend_compile_duration":
+            if event == "/jax/core/compile/backend_compile_duration" and compilations is not None:
                 compilations.append(event)
 
         jax.monitoring.register_event_duration_secs_listener(listen)
@@ -87,5 +87,6 @@ def test_predict_on_batch_traces_a_bounded_number_of_times():
     elif backend == "jax":
         # `jax.jit` compiles once per new batch size (five here, none again on repeats); bounded
         # by the number of distinct sizes a caller uses, not by the number of calls.
-        jax.monitoring._unregister_event_duration_listener_by_callback(listen)
-        assert len(compilations) <= len(set(batch_sizes)) - 1
+        # jax 0.10 has no public way to unregister a listener: this one stops counting instead.
+        counted, compilations = len(compilations), None
+        assert counted <= len(set(batch_sizes)) - 1
