@@ -6,12 +6,12 @@ import keras
 import numpy as np
 import pytest
 from reference import import_timm
-from small_applications import NAMES, image_size, small_application
+from small_applications import family_representatives, image_size, small_application
 
 from kvit import applications
 
-# One application per builder, the first name of each: the others differ in sizes only.
-FAMILY_NAMES = sorted({applications.APPLICATIONS[name].builder: name for name in reversed(NAMES)}.values())
+# One application per builder: the others differ in sizes only.
+FAMILY_NAMES = family_representatives()
 
 
 def extreme_images(size, channels=3):

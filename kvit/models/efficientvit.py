@@ -19,6 +19,7 @@ from keras import ops
 from kvit.layers import ConvNormAct, DropPath, InvertedResidual, LayerNorm
 from kvit.layers.conv_norm_act import get_activation
 from kvit.models import backbone
+from kvit.models.arguments import check_choice, check_int, check_ints, check_rate, is_int
 from kvit.models.timm_layout import batch_norm, conv_kernel, depthwise_kernel, linear_kernel
 
 # timm's `efficientvit_{b0..b3,l1..l3}`: the widths and depths of the stem and the four stages,
@@ -237,6 +238,34 @@ def _blocks_per_stage(series, depths):
     return [d - 1 if series == "b" and stage < attention_from else d for stage, d in enumerate(depths[1:])]
 
 
+def _check_arguments(series, widths, depths, head_dim, head_widths):
+    """Raises on arguments that timm would fail on later, naming them; returns them checked."""
+    series = check_choice("series", series, tuple(SERIES))
+    widths = check_ints("widths", widths)
+    if isinstance(depths, (str, bytes)) or not isinstance(depths, (tuple, list)) or not all(
+        is_int(d) and d >= 0 for d in depths
+    ):
+        raise ValueError(f"`depths` must be a tuple of non-negative ints, got {depths!r}.")
+    depths = tuple(int(d) for d in depths)
+    if len(widths) != NUM_STAGES + 1 or len(depths) != NUM_STAGES + 1:
+        raise ValueError(
+            f"`widths` {widths} and `depths` {depths} must have {NUM_STAGES + 1} entries: the stem, then four stages."
+        )
+    if series == "b" and min(depths[1:]) < 1:
+        raise ValueError(f"`depths` {depths}: every stage of the B series needs at least its stride-2 MBConv.")
+    head_dim = check_int("head_dim", head_dim)
+    for stage in range(NUM_STAGES - SERIES[series]["attention_stages"], NUM_STAGES):
+        if widths[stage + 1] % head_dim:
+            raise ValueError(
+                f"`head_dim`={head_dim} must divide the width of every attention stage; "
+                f"stage {stage} has {widths[stage + 1]}."
+            )
+    head_widths = check_ints("head_widths", head_widths)
+    if len(head_widths) != 2:
+        raise ValueError(f"`head_widths` must be (conv_width, hidden_width), got {head_widths}.")
+    return series, widths, depths, head_dim, head_widths
+
+
 def EfficientViT(
     input_shape=(224, 224, 3),
     series="b",
@@ -283,28 +312,14 @@ def EfficientViT(
         mean, std: per-channel statistics in [0, 1] units of the weights the model will carry.
         name: model name.
     """
-    if series not in SERIES:
-        raise ValueError(f"`series` must be one of {sorted(SERIES)}, got {series!r}.")
-    if len(widths) != NUM_STAGES + 1 or len(depths) != NUM_STAGES + 1:
-        raise ValueError(
-            f"`widths` {tuple(widths)} and `depths` {tuple(depths)} must have {NUM_STAGES + 1} entries: "
-            "the stem, then four stages."
-        )
+    series, widths, depths, head_dim, head_widths = _check_arguments(series, widths, depths, head_dim, head_widths)
+    drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
+    dropout_rate = check_rate("dropout_rate", dropout_rate)
+    backbone.check_head(include_top, pooling, classes, classifier_activation)
     per_stage = _blocks_per_stage(series, depths)
-    if depths[0] < 0 or any(count < 0 for count in per_stage) or (series == "b" and min(depths[1:]) < 1):
-        raise ValueError(f"`depths` {tuple(depths)} must be non-negative (at least 1 for the B series' stages).")
-    if len(head_widths) != 2:
-        raise ValueError(f"`head_widths` must be (conv_width, hidden_width), got {tuple(head_widths)}.")
     layout = SERIES[series]
     activation, epsilon = layout["activation"], layout["epsilon"]
     attention_from = NUM_STAGES - layout["attention_stages"]
-    for stage in range(attention_from, NUM_STAGES):
-        if widths[stage + 1] % head_dim:
-            raise ValueError(
-                f"`head_dim`={head_dim} must divide the width of every attention stage; "
-                f"stage {stage} has {widths[stage + 1]}."
-            )
-
     inputs, images = backbone.image_input(input_shape, input_tensor)
     x = backbone.preprocess(images, include_preprocessing, mean, std)
     x = ConvNormAct(widths[0], 3, strides=2, activation=activation, epsilon=epsilon, name="stem_in_conv")(x)

@@ -3,7 +3,7 @@
 An entry gives the builder, a strategy of valid arguments (small: each draw builds and runs in a
 second, and on JAX every new weight shape compiles, so sizes come from short lists), the invalid
 values of each argument, and the documented shape of the last feature map. A family with a new
-builder (EfficientViT, next) adds one entry; the tests read the table and cover it, builders and
+builder adds one entry; the tests read the table and cover it, builders and
 applications both (`tests/fuzz/test_builders.py`, `tests/fuzz/test_applications.py`).
 """
 
@@ -306,10 +306,53 @@ SWIN_V2 = Family(
     feature_map=swin_feature_map,
 )
 
-# EfficientViT (kvit.models.EfficientViT, on main since the last merge): its `Family` entry goes
-# here; until then the valid-application fuzz test leaves its applications out (`DESCRIBED`).
+# EfficientViT (MIT), B and L series -----------------------------------------------------------
 
-FAMILIES = {family.builder: family for family in (VIT, MOBILEVIT, MOBILEVIT_V2, SWIN, SWIN_V2)}
+
+@st.composite
+def efficientvit_arguments(draw):
+    series = draw(st.sampled_from(("b", "l")))
+    side = draw(st.one_of(IMAGE_SIDES, st.none()))
+    first_stage_depth = 1 if series == "b" else 0  # a B stage needs its stride-2 MBConv
+    return dict(
+        input_shape=(side, None if side is None else draw(IMAGE_SIDES), draw(st.sampled_from((1, 3)))),
+        series=series,
+        widths=tuple(draw(st.sampled_from((8, 16))) for _ in range(5)),
+        depths=(draw(st.integers(0, 1)), *(draw(st.integers(first_stage_depth, 2)) for _ in range(4))),
+        head_dim=draw(st.sampled_from((4, 8))),
+        head_widths=(draw(st.sampled_from((8, 16))), draw(st.sampled_from((8, 16)))),
+        drop_path_rate=draw(RATES),
+        dropout_rate=draw(RATES),
+        **draw(head_arguments()),
+    )
+
+
+def efficientvit_feature_map(arguments, size):
+    # The stem and each of the four stages halve the map (3x3 stride-2 convolutions, ceil).
+    sides = list(size)
+    for _ in range(5):
+        sides = [math.ceil(s / 2) for s in sides]
+    return sides[0], sides[1], arguments["widths"][-1]
+
+
+EFFICIENTVIT = Family(
+    builder=kvit.models.EfficientViT,
+    valid=efficientvit_arguments(),
+    invalid={
+        "series": ("m", "B", None, 1),
+        "widths": ((), (8,) * 4, (8, 0, 8, 8, 8), (8.0,) * 5, "16", 16, None),
+        "depths": ((), (1,) * 4, (1, -1, 1, 1, 1), (1.0,) * 5, "2", None),
+        "head_dim": (0, -1, 1.5, None, True, lambda a: a["widths"][-1] + 1),
+        "head_widths": ((), (8,), (8, 0), (8, 8, 8), "8", None),
+        "drop_path_rate": (-0.1, 1.0, NAN, None),
+        "dropout_rate": (-0.1, 1.0, "0"),
+    },
+    feature_map=efficientvit_feature_map,
+)
+
+FAMILIES = {
+    family.builder: family for family in (VIT, MOBILEVIT, MOBILEVIT_V2, SWIN, SWIN_V2, EFFICIENTVIT)
+}
 
 
 def family_of(builder):

@@ -12,7 +12,7 @@ import inspect
 import keras
 import numpy as np
 import pytest
-from families import FAMILIES, family_of, head_arguments
+from families import family_of, head_arguments
 from fuzzing import assert_names_argument, case, check_model, examples, expected_output_shape, images_for
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,8 +31,6 @@ INVALID = {
     "include_preprocessing": ("no", None),
     "no_such_argument": (1,),
 }
-# Applications of the builders `families.FAMILIES` describes (EfficientViT's has no entry yet).
-DESCRIBED = [name for name in NAMES if applications.APPLICATIONS[name].builder in FAMILIES]
 REQUIRES = {"classes": dict(include_top=True), "classifier_activation": dict(include_top=True)}
 
 
@@ -59,7 +57,7 @@ def _input_shape(data, name):
 @examples(ci=4, fuzz=150)
 @given(data=st.data())
 def test_applications_take_any_valid_combination(data):
-    name = data.draw(st.sampled_from(DESCRIBED), label="name")
+    name = data.draw(st.sampled_from(NAMES), label="name")
     family = family_of(applications.APPLICATIONS[name].builder)
     arguments = {**data.draw(head_arguments(), label="head"), "input_shape": _input_shape(data, name)}
     with case("valid application"):

@@ -10,13 +10,13 @@ import kvit
 RNG = np.random.default_rng(0)
 
 
-def train_head_step(extractor, size):
+def train_head_step(extractor, size, run_eagerly=False):
     """Trains a small dense head on every level of `extractor` (its backbone frozen) one step."""
     pooled = [keras.layers.GlobalAveragePooling2D()(output) for output in extractor.output.values()]
     features = keras.layers.Concatenate()(pooled) if len(pooled) > 1 else pooled[0]
     head = keras.Model(extractor.inputs, keras.layers.Dense(3)(features))
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    head.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss, jit_compile=False)
+    head.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss, jit_compile=False, run_eagerly=run_eagerly)
     before = [keras.ops.convert_to_numpy(w) for w in head.trainable_weights]
     x = RNG.uniform(0, 255, (2, size, size, 3)).astype("float32")
     history = head.fit(x, np.array([0, 2]), batch_size=2, epochs=1, verbose=0)
@@ -27,7 +27,8 @@ def train_head_step(extractor, size):
 
 # Levels are symbolic, so one backend checks them on every application; building every one on
 # JAX alone would take minutes (each new weight shape compiles its initializer). The head's
-# training step runs on every backend in `test_a_head_trains_on_the_features`.
+# training step runs on every backend in `test_a_head_trains_on_the_features`; here it runs
+# eagerly, since tracing TensorFlow's train function of one step costs more than the step.
 @pytest.mark.once
 @pytest.mark.parametrize("name", NAMES)
 def test_every_application_has_named_levels_that_train(name):
@@ -43,7 +44,7 @@ def test_every_application_has_named_levels_that_train(name):
             assert stride == 2 ** int(level[1:])
         height, width = -(-size // stride), -(-size // stride)
         assert tuple(extractor.output[level].shape)[1:3] == (height, width), level
-    train_head_step(extractor, size)
+    train_head_step(extractor, size, run_eagerly=True)
 
 
 @pytest.mark.parametrize("builder, config", [

@@ -41,12 +41,11 @@ def test_conversions_keep_no_graph_alive():
     model = tiny_mobilevit()
     tflite.convert(model)
     graphs = live_graphs()
-    start = rss_mb()
     for mode in ("dynamic", "float32"):
         tflite.convert(model, quantization=mode)
+    # Counting graphs, not RSS: late in a suite the process holds gigabytes and its allocator's
+    # caches move RSS by tens of MB either way; `benchmarks/memory.py` measures RSS alone.
     assert live_graphs() <= graphs
-    # RSS is noisy (allocator caches): a loose bound that still catches a leak of graphs.
-    assert (rss_mb() - start) / 2 < 20
 
 
 @pytest.mark.once
