@@ -242,9 +242,7 @@ def _check_arguments(series, widths, depths, head_dim, head_widths):
     """Raises on arguments that timm would fail on later, naming them; returns them checked."""
     series = check_choice("series", series, tuple(SERIES))
     widths = check_ints("widths", widths)
-    if isinstance(depths, (str, bytes)) or not isinstance(depths, (tuple, list)) or not all(
-        is_int(d) and d >= 0 for d in depths
-    ):
+    if not isinstance(depths, (tuple, list)) or not all(is_int(d) and d >= 0 for d in depths):
         raise ValueError(f"`depths` must be a tuple of non-negative ints, got {depths!r}.")
     depths = tuple(int(d) for d in depths)
     if len(widths) != NUM_STAGES + 1 or len(depths) != NUM_STAGES + 1:

@@ -3,8 +3,8 @@
 An entry gives the builder, a strategy of valid arguments (small: each draw builds and runs in a
 second, and on JAX every new weight shape compiles, so sizes come from short lists), the invalid
 values of each argument, and the documented shape of the last feature map. A family with a new
-builder adds one entry; the tests read the table and cover it, builders and
-applications both (`tests/fuzz/test_builders.py`, `tests/fuzz/test_applications.py`).
+builder adds one entry; the tests read the table and cover it, builders and applications both
+(`tests/fuzz/test_builders.py`, `tests/fuzz/test_applications.py`).
 """
 
 import dataclasses

@@ -28,7 +28,7 @@ def train_head_step(extractor, size, run_eagerly=False):
 # Levels are symbolic, so one backend checks them on every application; building every one on
 # JAX alone would take minutes (each new weight shape compiles its initializer). The head's
 # training step runs on every backend in `test_a_head_trains_on_the_features`; here it runs
-# eagerly, since tracing TensorFlow's train function of one step costs more than the step.
+# eagerly, so that no train function is traced for a single step.
 @pytest.mark.once
 @pytest.mark.parametrize("name", NAMES)
 def test_every_application_has_named_levels_that_train(name):
