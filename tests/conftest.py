@@ -7,6 +7,7 @@ Markers:
         TensorFlow pass only, so that the three passes do not repeat it.
 """
 
+import collections
 import os
 import sys
 
@@ -31,3 +32,31 @@ def _fresh_keras_session():
     keras.utils.clear_session()
     keras.utils.set_random_seed(0)
     yield
+
+
+# The fuzz case counts (`tests/fuzz/fuzzing.py`), summed here over the xdist workers that ran them.
+WORKER_FUZZ_CASES = collections.Counter()
+
+
+def _fuzz_cases():
+    fuzzing = sys.modules.get("fuzzing")
+    return collections.Counter(fuzzing.CASES if fuzzing else {})
+
+
+def pytest_sessionfinish(session):
+    if hasattr(session.config, "workeroutput"):  # an xdist worker: hand the counts to the controller
+        session.config.workeroutput["fuzz_cases"] = dict(_fuzz_cases())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    WORKER_FUZZ_CASES.update(node.workeroutput.get("fuzz_cases", {}))
+
+
+def pytest_terminal_summary(terminalreporter):
+    cases = _fuzz_cases() + WORKER_FUZZ_CASES
+    if cases:
+        kind = "KVIT_FUZZ=1" if os.environ.get("KVIT_FUZZ") == "1" else "the CI sample"
+        terminalreporter.write_line(f"fuzz cases run: {sum(cases.values())} ({kind})")
+        for name, count in sorted(cases.items()):
+            terminalreporter.write_line(f"  {count:6d}  {name}")

@@ -6,7 +6,8 @@
 CI (no KVIT_FUZZ) draws a few examples per test, derandomized (the same ones every run), without
 deadlines. With `KVIT_FUZZ=1` each test draws its `fuzz` count of `examples(ci, fuzz)` times
 `KVIT_FUZZ_SCALE` (default 1) from a fresh random seed, and the summary line counts the cases
-run. Each case has a time limit (`CASE_SECONDS`), so a hang fails its test instead of stalling.
+run (`tests/conftest.py` prints it, summed over the xdist workers). Each case has a time limit
+(`CASE_SECONDS`), so a hang fails its test instead of stalling.
 """
 
 import collections
