@@ -128,10 +128,13 @@ class LiteMLA(keras.layers.Layer):
         v = ops.concatenate([v, ops.ones_like(v[..., :1])], axis=-1)  # XNNPACK has no PAD with ones
         kv = ops.matmul(ops.transpose(k, (0, 1, 3, 2)), v)  # (batch, heads, dim, dim + 1)
         out = ops.matmul(q, kv)  # (batch, heads, pixels, dim + 1)
-        # Divided by the normaliser as a product with its squared rsqrt: TFLite has no integer DIV
+        # Divided by the normaliser as two products with its rsqrt: TFLite has no integer DIV
         # that the full-integer graph could use, and its RSQRT stays float in the mixed mode.
+        # Not `* (scale * scale)`: where a pixel's query is all zero the square is 1 / epsilon,
+        # and a tensor quantized to that range rounds every ordinary value to zero. Here the first
+        # product is about v * sqrt(normaliser) and the second about v: far narrower ranges.
         scale = ops.rsqrt(out[..., dim:] + self.epsilon)
-        out = ops.cast(out[..., :dim] * (scale * scale), x.dtype)
+        out = ops.cast((out[..., :dim] * scale) * scale, x.dtype)
         out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (-1, height, width, heads * dim))
         return self.proj(out, training=training)
 

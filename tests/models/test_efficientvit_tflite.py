@@ -50,3 +50,22 @@ def test_segmentation_model_converts_with_bilinear_resizes():
     content = tflite.convert(model, quantization="int8", representative_data=images)
     assert not tflite.inspect_model(content).float_operators()
     assert tflite.Interpreter(content)(images[:1]).shape == (1, *SIZE, 5)
+
+
+def test_int8_attention_survives_a_head_whose_query_is_zero():
+    # A trained model has pixels whose ReLU query is all zero: there the normaliser is 0 and its
+    # rsqrt 1 / sqrt(epsilon). Calibrated on such a range, a squared rsqrt rounded every ordinary
+    # scale to zero, and the int8 model agreed with Keras near chance on real images.
+    from kvit.models.efficientvit import LiteMLA
+
+    model = noised(EfficientViT(input_shape=(*SIZE, 3), classes=10, **TINY))
+    for layer in model._flatten_layers():
+        if isinstance(layer, LiteMLA):
+            kernel = keras.ops.convert_to_numpy(layer.qkv.weights[0])
+            kernel[..., : layer.head_dim] = 0.0  # the first head's query
+            layer.qkv.weights[0].assign(kernel)
+    images = RNG.uniform(0.0, 255.0, (16, *SIZE, 3)).astype("float32")
+    content = tflite.convert(model, quantization="int8", representative_data=images, io_dtype="float32")
+    expected = keras.ops.convert_to_numpy(model(images[:4]))
+    error = np.abs(tflite.Interpreter(content)(images[:4]) - expected).max()
+    assert error < 0.1 * np.ptp(expected), (error, np.ptp(expected))
