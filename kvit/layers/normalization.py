@@ -30,7 +30,7 @@ class LayerNorm(keras.layers.Layer):
     float. This form lowers to `MEAN`, `SUB`, `MUL`, `RSQRT` and `ADD` only, so a quantized graph
     stays fully integer (see `standardize`). On PyTorch, which never reaches the converter, the
     layer calls `ops.layer_normalization`, which runs PyTorch's fused kernel there: a ViT-Ti/16
-    training step is about 1.3x faster than with the written-out form
+    training step is 1.2x to 1.3x faster than with the written-out form
     (`benchmarks/train_throughput.py --runtimes torch`). JAX keeps the written-out form, which
     XLA fuses anyway, and TensorFlow needs it for the converter. The epsilon has no default: the
     reference models use 1e-6 (ViT) and 1e-5 (Swin, MobileViT), never Keras' 1e-3.
