@@ -42,6 +42,8 @@ CALIBRATED_MODES = ("int8", "mixed", "int16x8")
 # The ADDs that feed an RSQRT (a norm's `variance + epsilon`) stay float32 too: in int8 their two
 # scales are too far apart for XNNPACK's kernel.
 FLOAT_OPS_OF_MIXED = ("BATCH_MATMUL", "SOFTMAX", "RSQRT", "GELU", "RELU")
+# The ops that stay float32 in "mixed" where all their inputs are (see `_float_followers`).
+FLOAT_FOLLOWERS = ("STRIDED_SLICE", "ADD", "MUL")
 # The input/output types each mode allows; the first is the default.
 IO_DTYPES = {
     "float32": ("float32",),
@@ -114,8 +116,9 @@ def convert(
               `representative_data` (the NPU and Edge TPU mode);
             - `"mixed"`: int8 like `"int8"`, calibrated, except the ops of `FLOAT_OPS_OF_MIXED`
               (attention's matmuls and softmax, GELU, the norms' rsqrt and `variance +
-              epsilon`), which stay float32 between dequantize/quantize pairs, so XNNPACK runs
-              the whole graph (the fast CPU mode; float32 I/O);
+              epsilon`) and the slices, additions and products that take only their outputs
+              (`FLOAT_FOLLOWERS`), which stay float32 between dequantize/quantize pairs, so
+              XNNPACK runs the whole graph (the fast CPU mode; float32 I/O);
             - `"int16x8"`: full integer with int16 activations and int8 weights, calibrated.
         representative_data: calibration images for `"int8"`, `"mixed"` and `"int16x8"`: a NumPy
             array, a `tf.data.Dataset`, an image folder path or `"digits"` (see
@@ -325,8 +328,9 @@ def _configure(converter, settings, images):
 def _convert_mixed(converter):
     """Calibrates like full int8, then quantizes every op but those of `FLOAT_OPS_OF_MIXED`.
 
-    TF's quantization debugger calibrates once; the ADDs that feed an RSQRT, found in the
-    calibrated float graph, are then kept float32 by their output tensors' names.
+    TF's quantization debugger calibrates once; the ADDs that feed an RSQRT and the float ops'
+    followers (`_float_followers`), found in the calibrated float graph, are then kept float32
+    by their output tensors' names.
     """
     import tensorflow as tf
 
@@ -343,14 +347,35 @@ def _convert_mixed(converter):
     for op in graph.operators:
         for tensor in op.inputs:
             consumers[tensor.index].append(op.type)
-    epsilon_adds = [
+    kept = [
         op.outputs[0].name
         for op in graph.operators
         if op.type == "ADD" and consumers[op.outputs[0].index] == ["RSQRT"]
     ]
-    if epsilon_adds:
-        debugger.options = options(epsilon_adds)
+    kept = list(dict.fromkeys(kept + _float_followers(graph)))
+    if kept:
+        debugger.options = options(kept)
     return debugger.get_nondebug_quantized_model()
+
+
+def _float_followers(graph):
+    """Output names of the ops of `FLOAT_FOLLOWERS` whose every input is float in "mixed".
+
+    A float op's output goes on in float through the slices and arithmetic that take nothing
+    else (but constants): quantizing it there would round values that a later division or
+    softmax needs at full precision. EfficientViT's linear attention is the case: its last
+    matmul yields numerators and normalisers side by side, and the normalisers, up to hundreds,
+    would set one int8 scale for both, rounding the small normalisers (and the numerators) to
+    nothing before they are divided.
+    """
+    float_tensors = {op.outputs[0].index for op in graph.operators if op.type in FLOAT_OPS_OF_MIXED}
+    followers = []
+    for op in graph.operators:  # in execution order
+        dynamic = [tensor for tensor in op.inputs if tensor.data is None]
+        if op.type in FLOAT_FOLLOWERS and dynamic and all(t.index in float_tensors for t in dynamic):
+            float_tensors.add(op.outputs[0].index)
+            followers.append(op.outputs[0].name)
+    return followers
 
 
 def _check_runs(content):

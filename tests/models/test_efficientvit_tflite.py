@@ -69,3 +69,27 @@ def test_int8_attention_survives_a_head_whose_query_is_zero():
     expected = keras.ops.convert_to_numpy(model(images[:4]))
     error = np.abs(tflite.Interpreter(content)(images[:4]) - expected).max()
     assert error < 0.1 * np.ptp(expected), (error, np.ptp(expected))
+
+
+def test_mixed_keeps_the_attention_normalisers_float():
+    # The attention's last matmul yields every head's numerators and normalisers in one tensor.
+    # Where one head's keys are large, its normalisers run into the hundreds and, quantized,
+    # would set one int8 scale for all: the other heads' small normalisers and numerators round
+    # to a few codes before the division. "mixed" keeps that matmul float, and the slices and
+    # products that take only its outputs stay float with it.
+    from kvit.models.efficientvit import LiteMLA
+
+    model = noised(EfficientViT(input_shape=(*SIZE, 3), classes=10, **TINY))
+    for layer in model._flatten_layers():
+        if isinstance(layer, LiteMLA):
+            kernel = keras.ops.convert_to_numpy(layer.qkv.weights[0])
+            kernel[..., layer.head_dim : 2 * layer.head_dim] *= 30.0  # the first head's keys
+            layer.qkv.weights[0].assign(kernel)
+    images = RNG.uniform(0.0, 255.0, (16, *SIZE, 3)).astype("float32")
+    content = tflite.convert(model, quantization="mixed", representative_data=images)
+    operators = tflite.inspect_model(content).operators
+    products = [op for op in operators if op.type == "MUL" and "context" in op.outputs[0].name]
+    assert products and all(op.outputs[0].dtype == "float32" for op in products)
+    expected = keras.ops.convert_to_numpy(model(images[:4]))
+    error = np.abs(tflite.Interpreter(content)(images[:4]) - expected).max()
+    assert error < 0.1 * np.ptp(expected), (error, np.ptp(expected))
