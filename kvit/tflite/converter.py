@@ -347,12 +347,12 @@ def _convert_mixed(converter):
     for op in graph.operators:
         for tensor in op.inputs:
             consumers[tensor.index].append(op.type)
-    kept = [
+    epsilon_adds = [
         op.outputs[0].name
         for op in graph.operators
         if op.type == "ADD" and consumers[op.outputs[0].index] == ["RSQRT"]
     ]
-    kept = list(dict.fromkeys(kept + _float_followers(graph)))
+    kept = list(dict.fromkeys(epsilon_adds + _float_followers(graph)))  # a name once
     if kept:
         debugger.options = options(kept)
     return debugger.get_nondebug_quantized_model()
