@@ -20,7 +20,15 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from throughput import RUNTIMES, measure, median_of_rounds, randomize_weights, run_runtime, timm_model  # noqa: E402
+from throughput import (  # noqa: E402
+    RUNTIMES,
+    measure,
+    median_of_rounds,
+    onednn_setting,
+    randomize_weights,
+    run_runtime,
+    timm_model,
+)
 
 LEARNING_RATE, WEIGHT_DECAY = 1e-3, 0.05
 
@@ -100,7 +108,7 @@ def main():
     rows = median_of_rounds(rounds)
     print(
         f"training throughput, batch {args.batch_size}, AdamW; {torch.get_num_threads()} torch threads; "
-        f"median of {args.iters} steps, median of {args.rounds} rounds"
+        f"median of {args.iters} steps, median of {args.rounds} rounds; TF_ENABLE_ONEDNN_OPTS={onednn_setting()}"
     )
     print(f"{'model':<14}{'kvit runtime':<18}{'kvit img/s':>12}{'timm img/s':>12}{'x timm':>8}")
     for name in args.models:
