@@ -34,6 +34,24 @@ def _fresh_keras_session():
     yield
 
 
+@pytest.fixture
+def offline_hub(tmp_path, monkeypatch):
+    """No hub, and empty Keras and Hugging Face caches under `tmp_path`.
+
+    huggingface_hub reads HF_HUB_OFFLINE and HF_HOME once, when imported: if an earlier test of
+    this worker imported it, the variables alone would leave it on the network (a lookup that
+    times out after ~20 s) and on the user's cache, so its constants are set too.
+    """
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    return tmp_path
+
+
 # The fuzz case counts (`tests/fuzz/fuzzing.py`), summed here over the xdist workers that ran them.
 WORKER_FUZZ_CASES = collections.Counter()
 

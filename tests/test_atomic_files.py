@@ -115,7 +115,7 @@ save_kvit_checkpoint(arrays, sys.argv[1], "test")
 """
 
 
-def test_a_cache_write_killed_half_way_is_not_trusted(tmp_path, monkeypatch):
+def test_a_cache_write_killed_half_way_is_not_trusted(tmp_path, offline_hub):
     from kvit.applications.vit import PRESETS
     from kvit.applications.weights import pretrained_arrays
     from kvit.models.vit import convert_timm_checkpoint
@@ -128,9 +128,6 @@ def test_a_cache_write_killed_half_way_is_not_trusted(tmp_path, monkeypatch):
     assert not (folder / name).exists()
     for stray in temporaries(folder, name):
         os.unlink(folder / stray)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ValueError, match="neither cached"):
         pretrained_arrays(hub_id, convert_timm_checkpoint)
 

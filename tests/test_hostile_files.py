@@ -181,10 +181,7 @@ def test_broken_safetensors_are_refused(tmp_path, write):
 
 
 @pytest.mark.parametrize("write", [lying_header, truncated_body])
-def test_broken_cache_is_made_again_not_trusted(tmp_path, monkeypatch, write):
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_broken_cache_is_made_again_not_trusted(tmp_path, offline_hub, write):
     hub_id = kvit.applications.PRESETS["DeiTTi16"]["hub_id"]
     cache = tmp_path / "keras" / "models" / "kvit" / (hub_id.replace("/", "--") + ".safetensors")
     cache.parent.mkdir(parents=True)

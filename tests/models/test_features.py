@@ -16,7 +16,7 @@ def train_head_step(extractor, size, run_eagerly=False):
     features = keras.layers.Concatenate()(pooled) if len(pooled) > 1 else pooled[0]
     head = keras.Model(extractor.inputs, keras.layers.Dense(3)(features))
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    head.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss, jit_compile=False, run_eagerly=run_eagerly)
+    head.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss, run_eagerly=run_eagerly)
     before = [keras.ops.convert_to_numpy(w) for w in head.trainable_weights]
     x = RNG.uniform(0, 255, (2, size, size, 3)).astype("float32")
     history = head.fit(x, np.array([0, 2]), batch_size=2, epochs=1, verbose=0)
