@@ -11,12 +11,11 @@ workers=${KVIT_TEST_WORKERS:-2}
 # passes make every compile ~30% slower and test-sized programs no faster (the pass: 9.1 -> 6.7
 # min on 2 cores). Results stay within the tests' tolerances: the pass is green either way. The
 # TensorFlow pass keeps the default: Keras runs grouped convolutions through XLA there.
-jax_xla_flags=${XLA_FLAGS:---xla_backend_optimization_level=0}
 status=0
 for backend in tensorflow jax torch; do
   echo "=== KERAS_BACKEND=$backend"
   xla_flags=${XLA_FLAGS-}
-  [ "$backend" = jax ] && xla_flags=$jax_xla_flags
+  [ "$backend" = jax ] && xla_flags=${XLA_FLAGS:---xla_backend_optimization_level=0}
   OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} KERAS_BACKEND=$backend XLA_FLAGS=$xla_flags \
     python -m pytest -q -p no:cacheprovider -n "$workers" --durations=25 "$@" || status=1
 done
