@@ -2,11 +2,12 @@
 encoder and decoder on every token, per Keras backend.
 
     python benchmarks/mae_speed.py                                   # MAE ViT-B/16, batch 8
-    python benchmarks/mae_speed.py --preset MAEViTL16 --batch-size 4
+    python benchmarks/mae_speed.py --preset MAEViTL16 --batch-size 8
     python benchmarks/mae_speed.py --depth 2 --decoder-depth 1 --iters 3 --runtimes jax   # smoke
 
-A step is `train_on_batch` (forward, backward, AdamW update) of `kvit.models.MAE`, compiled as
-each backend compiles `fit`: JAX `jit`, a TensorFlow graph with and without XLA, PyTorch eager.
+A step is `train_on_batch` (forward, backward, the update of the recipes' AdamW, as `kvit
+pretrain` runs it) of `kvit.models.MAE`, compiled as each backend compiles `fit`: JAX `jit`, a
+TensorFlow graph with and without XLA, PyTorch eager.
 The baseline is the same model with nothing dropped before the encoder (it runs on all
 `1 + num_patches` tokens, and the loss covers every patch); the decoder's work is the same in
 both. Each runtime runs in its own process, the two steps take turns in it, and the ratio of
@@ -43,6 +44,7 @@ def build(args, all_tokens):
 
     import kvit
     from kvit.models.mae import MAE
+    from kvit.recipes import optimizers
 
     class AllTokensMAE(MAE):
         """The same encoder and decoder on every token: none is dropped, every patch is a target."""
@@ -59,7 +61,7 @@ def build(args, all_tokens):
     backend, xla = RUNTIMES[args.runtime]
     # As `fit` compiles: XLA on JAX, a graph with or without XLA on TensorFlow, eager PyTorch.
     jit_compile = {"jax": True, "tensorflow": xla, "torch": False}[backend]
-    model.compile(optimizer=keras.optimizers.AdamW(1e-4), jit_compile=jit_compile)
+    model.compile(optimizer=optimizers.adamw(model, 1e-4), jit_compile=jit_compile)
     return model
 
 

@@ -4,10 +4,10 @@
     python benchmarks/train_throughput.py --models ViTTi16 --runtimes jax tensorflow-xla --batch-size 32
 
 One optimizer step on one batch, timed: kvit runs `model.train_on_batch` (Keras' compiled train
-step: a JAX `jit`, a TensorFlow graph with or without XLA, PyTorch eager), AdamW, softmax
-cross-entropy on logits; timm runs the same model (its architecture, noised random weights, in
-train mode) with `torch.optim.AdamW` of the same hyper-parameters, zero_grad / forward / loss /
-backward / step. Each Keras backend runs in its own process; timm takes turns with kvit inside
+step: a JAX `jit`, a TensorFlow graph with or without XLA, PyTorch eager) with the recipes'
+AdamW (`kvit.recipes.optimizers.AdamW`, as `kvit train` runs it), softmax cross-entropy on
+logits; timm runs the same model (its architecture, noised random weights, in train mode) with
+`torch.optim.AdamW` of the same hyper-parameters, zero_grad / forward / loss / backward / step. Each Keras backend runs in its own process; timm takes turns with kvit inside
 each process, so a slow spell of the machine falls on both. Prints images per second and the
 ratio to timm (the one in the same process). Run it alone: other jobs on the cores spoil figures.
 """
@@ -43,11 +43,12 @@ def kvit_train_step(name, batch, xla):
     import keras
 
     import kvit
+    from kvit.recipes import optimizers
 
     model = kvit.applications.get(name, classifier_activation=None)
     randomize_weights(model)
     model.compile(
-        optimizer=keras.optimizers.AdamW(LEARNING_RATE, weight_decay=WEIGHT_DECAY),
+        optimizer=optimizers.AdamW(learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=bool(xla) if keras.backend.backend() == "tensorflow" else "auto",
     )

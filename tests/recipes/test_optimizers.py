@@ -41,22 +41,48 @@ def test_weight_decay_skips_norms_biases_tokens_and_position_embeddings():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(kernel), before[kernel.path] * (1 - 0.1 * 0.5), rtol=1e-5)
 
 
-def test_learning_rate_multipliers_scale_each_variables_step():
-    """A variable at multiplier m takes exactly the step of Keras' AdamW at learning rate m * lr."""
-    def one_step(optimizer, values, grads):
-        variables = [keras.Variable(v, name=f"w{i}") for i, v in enumerate(values)]
-        optimizer.apply([keras.ops.convert_to_tensor(g) for g in grads], variables)
-        return [keras.ops.convert_to_numpy(v) for v in variables]
-
+def test_learning_rate_multipliers_scale_each_variables_step(monkeypatch):
+    """Over three steps, a variable at multiplier m follows Keras' AdamW at learning rate m * lr, and
+    one excluded from decay follows it without decay; on PyTorch and TensorFlow, through their fused
+    Adam kernels."""
     rng = np.random.default_rng(0)
-    values = [rng.normal(size=(3, 4)).astype("float32"), rng.normal(size=(5,)).astype("float32")]
-    grads = [rng.normal(size=v.shape).astype("float32") for v in values]
+    shapes = {"w0": (3, 4), "w1": (5,), "w2": (2, 3), "w3": (4,)}
+    values = {name: rng.normal(size=shape).astype("float32") for name, shape in shapes.items()}
+    grads = [{name: rng.normal(size=shape).astype("float32") for name, shape in shapes.items()} for _ in range(3)]
+    for step in grads:
+        step["w3"] *= 1e-7  # gradients as small as epsilon: where it is added shows
+
+    def train(optimizer, names, undecayed=()):
+        variables = [keras.Variable(values[name], name=name) for name in names]
+        optimizer.exclude_from_weight_decay(var_list=[v for v in variables if v.name in undecayed])
+        for step in grads:
+            optimizer.apply([keras.ops.convert_to_tensor(step[name]) for name in names], variables)
+        return {name: keras.ops.convert_to_numpy(v) for name, v in zip(names, variables)}
+
+    fused_calls = []
+    if keras.backend.backend() == "torch":
+        from torch.optim import adamw
+
+        fused = adamw.adamw
+        monkeypatch.setattr(adamw, "adamw", lambda *a, **k: fused_calls.append(k["fused"]) or fused(*a, **k))
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        fused = tf.raw_ops.ResourceApplyAdam
+        monkeypatch.setattr(tf.raw_ops, "ResourceApplyAdam", lambda **k: fused_calls.append(True) or fused(**k))
     scaled = optimizers.AdamW(learning_rate=0.1, weight_decay=0.2, lr_multipliers={"w0": 0.25})
-    ours = one_step(scaled, values, grads)
-    quarter = one_step(keras.optimizers.AdamW(learning_rate=0.025, weight_decay=0.2), values[:1], grads[:1])
-    full = one_step(keras.optimizers.AdamW(learning_rate=0.1, weight_decay=0.2), values[1:], grads[1:])
-    np.testing.assert_allclose(ours[0], quarter[0], rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(ours[1], full[0], rtol=1e-5, atol=1e-7)
+    ours = train(scaled, list(shapes), undecayed=("w2",))
+    expected = {
+        **train(keras.optimizers.AdamW(learning_rate=0.025, weight_decay=0.2), ["w0"]),
+        **train(keras.optimizers.AdamW(learning_rate=0.1, weight_decay=0.2), ["w1", "w3"]),
+        **train(keras.optimizers.AdamW(learning_rate=0.1, weight_decay=0.0), ["w2"]),
+    }
+    for name in shapes:
+        np.testing.assert_allclose(ours[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    if keras.backend.backend() == "torch":
+        assert fused_calls == [True] * 9  # three steps of three groups: (0.25, decayed), (1, decayed), (1, not)
+    if keras.backend.backend() == "tensorflow":
+        assert fused_calls == [True] * 12  # three steps of four variables
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(scaled))
     assert isinstance(restored, optimizers.AdamW) and restored.lr_multipliers == {"w0": 0.25}
 
