@@ -7,9 +7,10 @@ One optimizer step on one batch, timed: kvit runs `model.train_on_batch` (Keras'
 step: a JAX `jit`, a TensorFlow graph with or without XLA, PyTorch eager) with the recipes'
 AdamW (`kvit.recipes.optimizers.AdamW`, as `kvit train` runs it), softmax cross-entropy on
 logits; timm runs the same model (its architecture, noised random weights, in train mode) with
-`torch.optim.AdamW` of the same hyper-parameters, zero_grad / forward / loss / backward / step. Each Keras backend runs in its own process; timm takes turns with kvit inside
-each process, so a slow spell of the machine falls on both. Prints images per second and the
-ratio to timm (the one in the same process). Run it alone: other jobs on the cores spoil figures.
+`torch.optim.AdamW` of the same hyper-parameters, zero_grad / forward / loss / backward / step.
+Each Keras backend runs in its own process; timm takes turns with kvit inside each process, so a
+slow spell of the machine falls on both. Prints images per second and the ratio to timm (the one
+in the same process). Run it alone: other jobs on the cores spoil figures.
 """
 
 import argparse
