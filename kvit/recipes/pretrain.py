@@ -1,9 +1,10 @@
 """`kvit pretrain`: masked-autoencoder pretraining with a recipe, end to end, no labels used.
 
 `pretrain(recipe, data, output)` runs a `task = "mae_pretraining"` recipe with the pieces of
-`kvit train` (`kvit.recipes.train`: sources, schedule, run folder, devices): the recipe's ViT
-becomes the encoder of a `kvit.models.MAE` (its `[mae]` section: mask ratio, loss, decoder),
-AdamW with warm-up and cosine decay trains it on the images of `data`, and the run folder holds:
+`kvit train` (`kvit.recipes.train`: sources, schedule, optimizer, run folder, logs, devices):
+the recipe's ViT becomes the encoder of a `kvit.models.MAE` (its `[mae]` section: mask ratio,
+loss, decoder), AdamW with warm-up and cosine decay trains it on the images of `data`, and the
+run folder holds:
 
     config.toml            the resolved recipe
     checkpoints/           the last epoch's weights and optimizer state (resume after a kill)
@@ -22,13 +23,12 @@ Started again with the same command, a run continues from its last complete epoc
 import dataclasses
 import json
 import os
-import time
 
 import keras
 import numpy as np
 
 from kvit.files import atomic_write, replacing
-from kvit.recipes import config, optimizers, pipeline
+from kvit.recipes import config, pipeline
 from kvit.recipes import train as recipes
 from kvit.recipes.checkpoint import TrainingCheckpoint
 
@@ -91,19 +91,8 @@ def pretrain(recipe="mae_digits", data=None, output=None, overrides=(), print_co
 
     with setup.scope():
         model = build_mae(recipe)
-        optimizer = optimizers.adamw(
-            model,
-            optimizers.warmup_cosine(peak, steps, warmup, recipe.schedule.warmup_lr, min(recipe.schedule.min_lr, peak)),
-            weight_decay=recipe.optimizer.weight_decay,
-            beta_1=recipe.optimizer.beta_1,
-            beta_2=recipe.optimizer.beta_2,
-            epsilon=recipe.optimizer.epsilon,
-            clipnorm=recipe.optimizer.clipnorm or None,
-        )
         model.compile(
-            optimizer=optimizer,
-            jit_compile={"auto": "auto", "true": True, "false": False}[recipe.run.jit_compile],
-            steps_per_execution=recipe.run.steps_per_execution,
+            optimizer=recipes.recipe_optimizer(recipe, model, peak, steps, warmup), **recipes.compile_options(recipe)
         )
         checkpoint = TrainingCheckpoint(os.path.join(output, "checkpoints"), model=model)
         if initial_epoch:
@@ -120,22 +109,11 @@ def pretrain(recipe="mae_digits", data=None, output=None, overrides=(), print_co
                 first_images(grid_source, grid_images), os.path.join(output, "reconstructions"), seed=recipe.run.seed
             )
             callbacks.append(grid)
-        callbacks.append(keras.callbacks.CSVLogger(os.path.join(output, "log.csv"), append=True))
-        if recipe.run.tensorboard:
-            callbacks.append(keras.callbacks.TensorBoard(os.path.join(output, "tensorboard"), write_graph=False))
+        callbacks += recipes.log_callbacks(recipe, output)
         if not setup.is_chief:
             callbacks = []
 
-        start = time.perf_counter()
-        history = model.fit(
-            train_data,
-            epochs=recipe.schedule.epochs,
-            initial_epoch=initial_epoch,
-            validation_data=eval_data if recipe.run.validate == "epoch" else None,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
-        seconds = time.perf_counter() - start
+        history, seconds = recipes.timed_fit(model, recipe, train_data, eval_data, initial_epoch, callbacks, verbose)
     losses = history.history.get("loss") or [float("nan")]
     path = os.path.join(output, "mae.keras")
     encoder_path = os.path.join(output, "encoder.safetensors")

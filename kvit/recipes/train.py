@@ -91,14 +91,12 @@ def train(recipe, data=None, output=None, overrides=(), print_config=print, verb
     with setup.scope():
         model = build_model(recipe, train_source.num_classes)
         trained = training_model(recipe, model)
-        optimizer = optimizers.adamw(
+        optimizer = recipe_optimizer(
+            recipe,
             trained,
-            optimizers.warmup_cosine(peak, steps, warmup, recipe.schedule.warmup_lr, min(recipe.schedule.min_lr, peak)),
-            weight_decay=recipe.optimizer.weight_decay,
-            beta_1=recipe.optimizer.beta_1,
-            beta_2=recipe.optimizer.beta_2,
-            epsilon=recipe.optimizer.epsilon,
-            clipnorm=recipe.optimizer.clipnorm or None,
+            peak,
+            steps,
+            warmup,
             use_ema=recipe.optimizer.ema,
             ema_momentum=recipe.optimizer.ema_momentum,
             layer_decay=recipe.optimizer.layer_decay,
@@ -107,8 +105,7 @@ def train(recipe, data=None, output=None, overrides=(), print_config=print, verb
             optimizer=optimizer,
             loss=loss_for(recipe),
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-            jit_compile={"auto": "auto", "true": True, "false": False}[recipe.run.jit_compile],
-            steps_per_execution=recipe.run.steps_per_execution,
+            **compile_options(recipe),
         )
         checkpoint = TrainingCheckpoint(os.path.join(output, "checkpoints"), model=trained)
         if initial_epoch:
@@ -125,22 +122,11 @@ def train(recipe, data=None, output=None, overrides=(), print_config=print, verb
         if eval_data is not None and recipe.run.validate == "epoch":
             callbacks.append(BestModel(best_path, "val_accuracy", "max", model=model))
         callbacks.append(SkippedImagesReport(train_source, eval_source, verbose))
-        callbacks.append(keras.callbacks.CSVLogger(os.path.join(output, "log.csv"), append=True))
-        if recipe.run.tensorboard:
-            callbacks.append(keras.callbacks.TensorBoard(os.path.join(output, "tensorboard"), write_graph=False))
+        callbacks += log_callbacks(recipe, output)
         if not setup.is_chief:
             callbacks = [c for c in callbacks if isinstance(c, (keras.callbacks.SwapEMAWeights, SkippedImagesReport))]
 
-        start = time.perf_counter()
-        history = trained.fit(
-            train_data,
-            epochs=recipe.schedule.epochs,
-            initial_epoch=initial_epoch,
-            validation_data=eval_data if recipe.run.validate == "epoch" else None,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
-        seconds = time.perf_counter() - start
+        history, seconds = timed_fit(trained, recipe, train_data, eval_data, initial_epoch, callbacks, verbose)
         accuracy = None
         if eval_data is not None and recipe.run.validate != "none":
             accuracy = float(trained.evaluate(eval_data, verbose=0, return_dict=True)["accuracy"])
@@ -245,6 +231,53 @@ def schedule_steps(recipe, train_source):
 def peak_learning_rate(recipe):
     o = recipe.optimizer
     return o.lr * recipe.data.batch_size / o.lr_batch_size if o.lr_batch_size else o.lr
+
+
+def recipe_optimizer(recipe, model, peak, steps, warmup, **options):
+    """The recipe's AdamW (`[optimizer]`) for `model`, its learning rate warmed up over `warmup`
+    steps to `peak`, then cosine-decayed over the rest of `steps`; `options` go to `optimizers.adamw`."""
+    schedule = optimizers.warmup_cosine(peak, steps, warmup, recipe.schedule.warmup_lr, min(recipe.schedule.min_lr, peak))
+    return optimizers.adamw(
+        model,
+        schedule,
+        weight_decay=recipe.optimizer.weight_decay,
+        beta_1=recipe.optimizer.beta_1,
+        beta_2=recipe.optimizer.beta_2,
+        epsilon=recipe.optimizer.epsilon,
+        clipnorm=recipe.optimizer.clipnorm or None,
+        **options,
+    )
+
+
+def compile_options(recipe):
+    """The `compile` arguments that `[run]` sets: `jit_compile` and `steps_per_execution`."""
+    return dict(
+        jit_compile={"auto": "auto", "true": True, "false": False}[recipe.run.jit_compile],
+        steps_per_execution=recipe.run.steps_per_execution,
+    )
+
+
+def log_callbacks(recipe, output):
+    """The run folder's logs: `log.csv` (appended to on resume) and, with `run.tensorboard`, `tensorboard/`."""
+    callbacks = [keras.callbacks.CSVLogger(os.path.join(output, "log.csv"), append=True)]
+    if recipe.run.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(output, "tensorboard"), write_graph=False))
+    return callbacks
+
+
+def timed_fit(model, recipe, train_data, eval_data, initial_epoch, callbacks, verbose):
+    """`model.fit` from `initial_epoch` to the recipe's epoch count, validating each epoch when
+    `run.validate` is `"epoch"`; returns the `History` and the seconds the fit took."""
+    start = time.perf_counter()
+    history = model.fit(
+        train_data,
+        epochs=recipe.schedule.epochs,
+        initial_epoch=initial_epoch,
+        validation_data=eval_data if recipe.run.validate == "epoch" else None,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    return history, time.perf_counter() - start
 
 
 def open_run(recipe, output, write=True):
