@@ -4,6 +4,7 @@ encoder and decoder on every token, per Keras backend.
     python benchmarks/mae_speed.py                                   # MAE ViT-B/16, batch 8
     python benchmarks/mae_speed.py --preset MAEViTL16 --batch-size 8
     python benchmarks/mae_speed.py --depth 2 --decoder-depth 1 --iters 3 --runtimes jax   # smoke
+    python benchmarks/mae_speed.py --preset MAEViTL16 --batch-size 16 --separate   # two models too big for one process
 
 A step is `train_on_batch` (forward, backward, the update of the recipes' AdamW, as `kvit
 pretrain` runs it) of `kvit.models.MAE`, compiled as each backend compiles `fit`: JAX `jit`, a
@@ -11,7 +12,10 @@ TensorFlow graph with and without XLA, PyTorch eager.
 The baseline is the same model with nothing dropped before the encoder (it runs on all
 `1 + num_patches` tokens, and the loss covers every patch); the decoder's work is the same in
 both. Each runtime runs in its own process, the two steps take turns in it, and the ratio of
-their median step times is printed beside the ratio of their matmul FLOPs. The FLOP ratio bounds
+their median step times is printed beside the ratio of their matmul FLOPs. With `--separate`
+each step runs in a process of its own, one after the other, for sizes where the two models
+and their optimizer states do not fit in memory together (ViT-L/16 at batch 16 on TensorFlow
+needs more than 24 GiB so). The FLOP ratio bounds
 what to expect: 2.4x for ViT-B/16 with the official 8-block decoder, whose cost does not
 shrink with the mask, 3.3x for ViT-L/16 and 3.6x for ViT-H/14 (the paper's 3x is for ViT-L). Weights carry noise
 (`throughput.randomize_weights`). Run it alone: other jobs on the cores spoil the figures.
@@ -65,14 +69,28 @@ def build(args, all_tokens):
     return model
 
 
+STEPS = {"mae": False, "all tokens": True}  # name -> whether the step runs on all tokens
+
+
 def run_backend(args):
     steps = {}
-    for name, all_tokens in (("mae", False), ("all tokens", True)):
-        model = build(args, all_tokens)
+    for name in args.steps:
+        model = build(args, STEPS[name])
         images = np.random.RandomState(0).uniform(0, 255, (args.batch_size, *model.encoder.input_shape[1:]))
         steps[name] = (lambda x, model=model: model.train_on_batch(x), images.astype("float32"))
-    seconds = {name: args.batch_size / v for name, v in measure(steps, args.iters, args.warmup, blocks=2).items()}
+    blocks = 2 if len(steps) > 1 else 1
+    seconds = {name: args.batch_size / v for name, v in measure(steps, args.iters, args.warmup, blocks).items()}
     print(json.dumps(seconds))
+
+
+def run_steps(runtime, separate):
+    """`{step: seconds}` of both steps on `runtime`: in one process, or in one each when `separate`."""
+    if not separate:
+        return run_runtime(__file__, runtime)
+    seconds = {}
+    for name in STEPS:
+        seconds.update(run_runtime(__file__, runtime, argv=[*sys.argv[1:], "--steps", name]))
+    return seconds
 
 
 def main():
@@ -86,7 +104,9 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=list(RUNTIMES))
     parser.add_argument("--rounds", type=int, default=1, help="passes over the runtimes; reports the median")
+    parser.add_argument("--separate", action="store_true", help="run each step in a process of its own")
     parser.add_argument("--runtime", help=argparse.SUPPRESS)
+    parser.add_argument("--steps", nargs="+", default=list(STEPS), choices=list(STEPS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.runtime:
         return run_backend(args)
@@ -99,8 +119,9 @@ def main():
     patches = (preset["image_size"] // preset["config"]["patch_size"]) ** 2
     visible = 1 + int(patches * (1 - args.mask_ratio))
     flops = [matmul_flops(preset, depth, decoder_depth, n) for n in (visible, 1 + patches)]
-    rows = median_of_rounds([{r: run_runtime(__file__, r) for r in args.runtimes} for _ in range(args.rounds)])
+    rows = median_of_rounds([{r: run_steps(r, args.separate) for r in args.runtimes} for _ in range(args.rounds)])
     print(
+        f"{'separate processes' if args.separate else 'one process'} per step: "
         f"{args.preset} (encoder {depth} blocks, decoder {decoder_depth}), mask ratio {args.mask_ratio}, batch "
         f"{args.batch_size}; median of {args.iters} steps, median of {args.rounds} rounds"
     )

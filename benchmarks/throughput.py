@@ -25,6 +25,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -182,6 +183,9 @@ def run_runtime(script, runtime, argv=None):
         "TF_ENABLE_ONEDNN_OPTS": onednn_setting(),
     }
     result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode < 0:
+        cause = " (SIGKILL: the out-of-memory killer, if no one else)" if -result.returncode == signal.SIGKILL else ""
+        raise RuntimeError(f"{runtime} run killed by signal {-result.returncode}{cause}:\n{result.stderr[-3000:]}")
     if result.returncode != 0:
         raise RuntimeError(f"{runtime} run failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
