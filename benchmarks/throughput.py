@@ -2,18 +2,22 @@
 
     python benchmarks/throughput.py --models MobileViTS ViTS16
     python benchmarks/throughput.py --models SwinT --runtimes tensorflow jax --rounds 3
+    python benchmarks/throughput.py --models SwinT --runtimes litert tensorflow --rounds 3
     python benchmarks/throughput.py --models MobileViTXXS --batch-sizes 1 --iters 3 --warmup 1   # smoke run
 
 Each Keras runtime runs in its own process (Keras fixes its backend at import): TensorFlow as a
 `tf.function` graph (oneDNN kernels, which win for convolutions on CPU) and with XLA
 (`jit_compile=True`, which wins for plain transformers), JAX `jit` of the stateless call, PyTorch
-eager under `no_grad`. In each process, for every model, kvit, timm (eager under `no_grad`, the
-anchor: the architecture named by the preset's hub id) and kimm (where `KIMM_TWINS` has the
-architecture) take turns in `--blocks` blocks of calls, so a slow spell of the machine falls on
-all of them alike. Every model runs on noised random weights (`randomize_weights`,
-`reference.create_timm_model`: no norm left at its foldable initial value) at its preset's image
-size and [0, 255] pixels; PyTorch and TensorFlow use `--threads` threads, JAX XLA's default pool.
-TensorFlow runs with `TF_ENABLE_ONEDNN_OPTS=1` unless the environment sets it (`onednn_setting`).
+eager under `no_grad`; and LiteRT, the runtime a converted model meets on a phone: the model
+converted by `kvit.tflite.convert` to a float32 `.tflite` for each batch size (its input shape is
+static), run by `kvit.tflite.Interpreter` with XNNPACK. In each process, for every model, kvit,
+timm (eager under `no_grad`, the anchor: the architecture named by the preset's hub id) and kimm
+(where `KIMM_TWINS` has the architecture; not on LiteRT) take turns in `--blocks` blocks of
+calls, so a slow spell of the machine falls on all of them alike. Every model runs on noised
+random weights (`randomize_weights`, `reference.create_timm_model`: no norm left at its foldable
+initial value) at its preset's image size and [0, 255] pixels; PyTorch, TensorFlow and XNNPACK
+use `--threads` threads, JAX XLA's default pool. TensorFlow runs with `TF_ENABLE_ONEDNN_OPTS=1`
+unless the environment sets it (`onednn_setting`).
 
 Prints images per second per model, library, runtime and batch size with the ratio to timm from
 the same process, and each model's best kvit runtime against timm; with `--rounds N` every figure
@@ -32,13 +36,15 @@ import time
 
 import numpy as np
 
-# Runtime name: (Keras backend, XLA on TensorFlow).
+# Runtime name: (Keras backend, XLA on TensorFlow); the training benchmarks take these.
 RUNTIMES = {
     "tensorflow": ("tensorflow", False),
     "tensorflow-xla": ("tensorflow", True),
     "jax": ("jax", None),
     "torch": ("torch", None),
 }
+# Inference adds LiteRT, converting in a TensorFlow process.
+INFERENCE_RUNTIMES = {**RUNTIMES, "litert": ("tensorflow", None)}
 # kvit application -> the kimm class of the same architecture (kimm 0.2 has no Swin or EfficientViT).
 KIMM_TWINS = {
     "MobileViTXXS": "MobileViTXXS",
@@ -148,6 +154,16 @@ def keras_step(model, xla=False):
     return step
 
 
+def litert_step(model, batch_size, threads):
+    """A function `images -> outputs` that runs `model` as a float32 `.tflite` under XNNPACK.
+
+    The conversion fixes the input shape, so each batch size gets its own model.
+    """
+    from kvit import tflite
+
+    return tflite.Interpreter(tflite.convert(model, batch_size=batch_size), num_threads=threads)
+
+
 def set_threads(threads):
     """Gives torch and TensorFlow (when it is the backend) `threads` intra-op threads."""
     import keras
@@ -178,7 +194,7 @@ def run_runtime(script, runtime, argv=None):
     command = [sys.executable, script, "--runtime", runtime, *(sys.argv[1:] if argv is None else argv)]
     env = {
         **os.environ,
-        "KERAS_BACKEND": RUNTIMES[runtime][0],
+        "KERAS_BACKEND": INFERENCE_RUNTIMES[runtime][0],
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "TF_ENABLE_ONEDNN_OPTS": onednn_setting(),
     }
@@ -199,13 +215,14 @@ def run_backend(args):
     import kvit
 
     set_threads(args.threads)
-    xla = RUNTIMES[args.runtime][1]
+    litert = args.runtime == "litert"
+    xla = INFERENCE_RUNTIMES[args.runtime][1]
     results = {}
     for name in args.models:
         model = randomize_weights(kvit.applications.get(name))
         size = tuple(model.inputs[0].shape[1:])
-        keras_steps = {"kvit": keras_step(model, xla)}
-        if name in KIMM_TWINS:
+        keras_steps = {} if litert else {"kvit": keras_step(model, xla)}
+        if name in KIMM_TWINS and not litert:
             import kimm
 
             twin = getattr(kimm.models, KIMM_TWINS[name])(weights=None, input_shape=size)
@@ -220,6 +237,8 @@ def run_backend(args):
             images = np.random.RandomState(0).uniform(0, 255, (batch, *size)).astype("float32")
             steps = {"timm": (timm_step, torch.from_numpy(images.transpose(0, 3, 1, 2).copy()))}
             steps.update({lib: (step, keras.ops.convert_to_tensor(images)) for lib, step in keras_steps.items()})
+            if litert:
+                steps["kvit"] = (litert_step(model, batch, args.threads), images)
             per_batch[batch] = measure(steps, args.iters, args.warmup, args.blocks)
         libraries = per_batch[args.batch_sizes[0]]
         results[name] = {lib: {batch: per_batch[batch][lib] for batch in args.batch_sizes} for lib in libraries}
@@ -310,7 +329,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--blocks", type=int, default=5, help="turns the libraries take within a measurement")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=list(RUNTIMES))
+    parser.add_argument("--runtimes", nargs="+", default=list(INFERENCE_RUNTIMES), choices=list(INFERENCE_RUNTIMES))
     parser.add_argument("--rounds", type=int, default=1, help="passes over the runtimes; reports the median")
     parser.add_argument("--csv", help="write the table to this CSV file")
     parser.add_argument("--chart", help="write a PNG bar chart to this file (needs matplotlib)")
@@ -328,7 +347,7 @@ def main():
     )
     rows = table_rows(per_runtime, args.models, args.batch_sizes)
     title = (
-        f"{args.threads} threads (torch, TensorFlow); median of {args.iters} calls in {args.blocks} turns, "
+        f"{args.threads} threads (torch, TensorFlow, XNNPACK); median of {args.iters} calls in {args.blocks} turns, "
         f"median of {args.rounds} round{'s' if args.rounds > 1 else ''}; noised random weights; "
         f"TF_ENABLE_ONEDNN_OPTS={onednn_setting()}"
     )

@@ -29,15 +29,10 @@ from throughput import (  # noqa: E402
     randomize_weights,
     run_runtime,
     timm_model,
+    timm_name,
 )
 
 LEARNING_RATE, WEIGHT_DECAY = 1e-3, 0.05
-
-
-def timm_name(application):
-    import kvit
-
-    return kvit.applications.PRESETS[application]["hub_id"].split("/", 1)[1].split(".")[0]
 
 
 def kvit_train_step(name, batch, xla):
