@@ -13,11 +13,12 @@ The baseline is the same model with nothing dropped before the encoder (it runs 
 `1 + num_patches` tokens, and the loss covers every patch); the decoder's work is the same in
 both. Each runtime runs in its own process, the two steps take turns in it, and the ratio of
 their median step times is printed beside the ratio of their matmul FLOPs. With `--separate`
-each step runs in a process of its own, one after the other, for sizes where the two models
-and their optimizer states do not fit in memory together (ViT-L/16 at batch 16 on TensorFlow
-outgrows 24 GiB). The FLOP ratio bounds what to expect: 2.4x for ViT-B/16 with the official 8-block decoder, whose cost does not
-shrink with the mask, 3.3x for ViT-L/16 and 3.6x for ViT-H/14 (the paper's 3x is for ViT-L). Weights carry noise
-(`throughput.randomize_weights`). Run it alone: other jobs on the cores spoil the figures.
+each step runs in a process of its own, one after the other, for sizes where the two models and
+their optimizer states do not fit in memory together (ViT-L/16 at batch 16 on TensorFlow
+outgrows 24 GiB). The FLOP ratio bounds what to expect: 2.4x for ViT-B/16 with the official
+8-block decoder, whose cost does not shrink with the mask, 3.3x for ViT-L/16 and 3.6x for
+ViT-H/14 (the paper's 3x is for ViT-L). Weights carry noise (`throughput.randomize_weights`).
+Run it alone: other jobs on the cores spoil the figures.
 """
 
 import argparse
