@@ -2,11 +2,13 @@
 
     KERAS_BACKEND=jax python benchmarks/depthwise.py
 
-`kvit.layers.conv_norm_act.depthwise_conv` runs on JAX as `kernel_size ** 2` shifted, strided
-slices of the input times the kernel's taps, which XLA fuses into one loop; this times it beside
+`kvit.fast_paths.depthwise_conv_as_shifted_slices` is `kernel_size ** 2` shifted, strided slices
+of the input times the kernel's taps, which XLA fuses into one loop; this times it beside
 `keras.ops.depthwise_conv` (XLA's convolution with one group per channel), both under `jax.jit`,
 on the shapes of MobileViT's and EfficientViT's blocks, and prints the ratio and the largest
-difference. Run it alone: other jobs on the cores spoil the figures.
+difference. It times both on whatever device JAX runs on; kvit's layers take the shifted slices
+only where `kvit.fast_paths.use_jax_cpu_depthwise` holds, on CPU. Run it alone: other jobs on the
+cores spoil the figures.
 """
 
 import argparse
@@ -46,18 +48,19 @@ def main():
     import jax
     import keras
 
-    from kvit.layers.conv_norm_act import depthwise_conv
+    from kvit.fast_paths import depthwise_conv_as_shifted_slices, jax_platform
 
     if keras.backend.backend() != "jax":
-        raise SystemExit("run with KERAS_BACKEND=jax: the shifted-slice form is JAX's only")
+        raise SystemExit("run with KERAS_BACKEND=jax: this times XLA's convolution")
     rng = np.random.default_rng(0)
+    print(f"JAX platform: {jax_platform()}")
     print(f"{'input':<20}{'kernel':>7}{'stride':>7}{'XLA ms':>10}{'kvit ms':>10}{'ratio':>8}{'max diff':>10}")
     for shape, size, stride in CASES:
         x = jax.numpy.asarray(rng.normal(size=shape).astype("float32"))
         kernel = jax.numpy.asarray(rng.normal(size=(size, size, shape[-1], 1)).astype("float32"))
         padding = "same" if stride == 1 else "valid"
         xla = jax.jit(lambda x, k: keras.ops.depthwise_conv(x, k, stride, padding))
-        kvit = jax.jit(lambda x, k: depthwise_conv(x, k, (stride, stride), padding))
+        kvit = jax.jit(lambda x, k: depthwise_conv_as_shifted_slices(x, k, (stride, stride), padding))
         difference = float(jax.numpy.abs(xla(x, kernel) - kvit(x, kernel)).max())
         xla_ms, kvit_ms = median_ms(xla, (x, kernel), args.iters), median_ms(kvit, (x, kernel), args.iters)
         print(

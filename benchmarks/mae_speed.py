@@ -17,7 +17,7 @@ each step runs in a process of its own, one after the other, for sizes where the
 their optimizer states do not fit in memory together (ViT-L/16 at batch 16 on TensorFlow
 outgrows 24 GiB). The FLOP ratio bounds what to expect: 2.4x for ViT-B/16 with the official
 8-block decoder, whose cost does not shrink with the mask, 3.3x for ViT-L/16 and 3.6x for
-ViT-H/14 (the paper's 3x is for ViT-L). Weights carry noise (`throughput.randomize_weights`).
+ViT-H/14 (the paper's 3x is for ViT-L). Weights carry noise (`kvit.testing.noise_weights`).
 Run it alone: other jobs on the cores spoil the figures.
 """
 
@@ -27,7 +27,7 @@ import sys
 
 import numpy as np
 
-from throughput import RUNTIMES, measure, median_of_rounds, randomize_weights, run_runtime
+from throughput import RUNTIMES, measure, median_of_rounds, run_runtime
 
 
 def matmul_flops(preset, depth, decoder_depth, visible_tokens):
@@ -49,6 +49,7 @@ def build(args, all_tokens):
     import kvit
     from kvit.models.mae import MAE
     from kvit.recipes import optimizers
+    from kvit.testing import noise_weights
 
     class AllTokensMAE(MAE):
         """The same encoder and decoder on every token: none is dropped, every patch is a target."""
@@ -61,7 +62,7 @@ def build(args, all_tokens):
     model = getattr(kvit.applications, args.preset)(mask_ratio=args.mask_ratio, norm_pix_loss=True, seed=0, **overrides)
     if all_tokens:
         model = AllTokensMAE.from_config(model.get_config())
-    randomize_weights(model)
+    noise_weights(model)
     backend, xla = RUNTIMES[args.runtime]
     # As `fit` compiles: XLA on JAX, a graph with or without XLA on TensorFlow, eager PyTorch.
     jit_compile = {"jax": True, "tensorflow": xla, "torch": False}[backend]

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from throughput import RUNTIMES, keras_step, randomize_weights, run_runtime, set_threads
+from throughput import RUNTIMES, keras_step, run_runtime, set_threads
 
 
 def resident_kb(field):
@@ -39,9 +39,10 @@ def run_one(args):
     import keras
 
     import kvit
+    from kvit.testing import noise_weights
 
     set_threads(args.threads)
-    model = randomize_weights(kvit.applications.get(args.models[0], input_shape=(args.size, args.size, 3)))
+    model = noise_weights(kvit.applications.get(args.models[0], input_shape=(args.size, args.size, 3)))
     step = keras_step(model, RUNTIMES[args.runtime][1])
     images = keras.ops.convert_to_tensor(
         np.random.RandomState(0).uniform(0, 255, (1, args.size, args.size, 3)).astype("float32")

@@ -5,7 +5,7 @@
 
 Each canvas holds one of scikit-learn's handwritten digits pasted at a random place on low noise;
 the mask labels every stroke pixel with `1 + digit` and the rest background (11 classes;
-`kvit.recipes.segmentation.digit_canvases`). `--model` (random initialisation, no ImageNet
+`kvit.datasets.digit_canvases`). `--model` (random initialisation, no ImageNet
 weights: nothing is downloaded) with `kvit.models.EfficientViTSeg` (the B0 head: width 32, one
 MBConv, logits upsampled to the input) trains with Adam and per-pixel cross-entropy on canvases
 of the training digits, and is scored on canvases of the held-out digits, which it never saw.
@@ -34,7 +34,8 @@ def main():
     import keras
 
     import kvit
-    from kvit.recipes.segmentation import digit_canvases, mean_iou
+    from kvit.datasets import digit_canvases
+    from kvit.recipes.segmentation import mean_iou
 
     keras.utils.set_random_seed(0)
     classes = 11

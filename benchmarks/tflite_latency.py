@@ -19,7 +19,7 @@ only with trained weights: `--weights imagenet` (the default), or `--weights dig
 the model from scratch on the training digits at `--image-size` first (`--epochs`, AdamW; its
 held-out accuracy is printed) for a trained model where ImageNet weights cannot be downloaded.
 With `--weights random` agreement is printed but random-weight logits make it noise. kimm's models
-are timed with random weights. Random weights are noised (`throughput.randomize_weights`): the
+are timed with random weights. Random weights are noised (`kvit.testing.noise_weights`): the
 converter folds away a norm left at its initial scale 1 and shift 0, which no trained model has.
 Runs on the TensorFlow backend, which kimm's exporter needs. Run it alone: other jobs on the
 machine's cores spoil the figures.
@@ -36,9 +36,10 @@ os.environ["KERAS_BACKEND"] = "tensorflow"  # before Keras is imported: kimm's e
 import numpy as np  # noqa: E402
 
 from kvit import applications, tflite  # noqa: E402
-from kvit.recipes.digits import load_digits  # noqa: E402
+from kvit.datasets import load_digits  # noqa: E402
 from kvit.tflite.interpreter import available_cores  # noqa: E402
-from throughput import KIMM_TWINS, randomize_weights  # noqa: E402
+from kvit.testing import noise_weights  # noqa: E402
+from throughput import KIMM_TWINS  # noqa: E402
 
 DEFAULT_MODELS = ("MobileViTXXS", "MobileViTS", "ViTTi16")
 CONV_HEAVY_PREFIXES = ("MobileViT", "EfficientViT")
@@ -62,7 +63,7 @@ def kimm_conversions(name, size, calibration):
         return {}
     import kimm
 
-    model = randomize_weights(
+    model = noise_weights(
         getattr(kimm.models, KIMM_TWINS[name])(weights=None, input_shape=(size, size, 3), classifier_activation=None)
     )
     results = {}
@@ -119,7 +120,7 @@ def benchmark_model(name, args):
         weights = None if args.weights == "random" else args.weights
         model = applications.get(name, weights=weights, input_shape=(size, size, 3), classifier_activation=None)
         if weights is None:
-            randomize_weights(model)
+            noise_weights(model)
     images = real_images(size, args.images)
     calibration = calibration_images(size)
 
@@ -205,10 +206,11 @@ def main():
     )
     parser.add_argument("--images", type=int, default=200, help="held-out digits for agreement (default: %(default)s)")
     args = parser.parse_args()
-    names = sorted(applications.APPLICATIONS) if args.models == ["all"] else args.models
-    unknown = [name for name in names if name not in applications.APPLICATIONS]
+    classifiers = applications.names("image_classification")
+    names = classifiers if args.models == ["all"] else args.models
+    unknown = [name for name in names if name not in classifiers]
     if unknown:
-        parser.error(f"unknown models {unknown}; kvit.applications has {sorted(applications.APPLICATIONS)}")
+        parser.error(f"unknown models {unknown}; kvit.applications has {classifiers}")
     for name in names:
         benchmark_model(name, args)
 

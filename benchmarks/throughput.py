@@ -14,8 +14,8 @@ static), run by `kvit.tflite.Interpreter` with XNNPACK. In each process, for eve
 timm (eager under `no_grad`, the anchor: the architecture named by the preset's hub id) and kimm
 (where `KIMM_TWINS` has the architecture; not on LiteRT) take turns in `--blocks` blocks of
 calls, so a slow spell of the machine falls on all of them alike. Every model runs on noised
-random weights (`randomize_weights`, `reference.create_timm_model`: no norm left at its foldable
-initial value) at its preset's image size and [0, 255] pixels; PyTorch, TensorFlow and XNNPACK
+random weights (`kvit.testing.noise_weights`, `kvit.testing.create_timm_model`: no norm left at its
+foldable initial value) at its preset's image size and [0, 255] pixels; PyTorch, TensorFlow and XNNPACK
 use `--threads` threads, JAX XLA's default pool. TensorFlow runs with `TF_ENABLE_ONEDNN_OPTS=1`
 unless the environment sets it (`onednn_setting`).
 
@@ -80,32 +80,9 @@ def measure(steps, iters, warmup, blocks=1):
     return {name: len(steps[name][1]) / float(np.median(t)) for name, t in times.items()}
 
 
-def randomize_weights(model, seed=0):
-    """Puts noise on every float weight of a Keras model, as the tests do to timm's models.
-
-    A freshly initialised norm (scale 1, shift 0, mean 0, variance 1) is a constant that TensorFlow's
-    graph optimizer and the TFLite converter fold away, and a trained model has none: benchmarking
-    it would flatter whichever library folds. Running variances are drawn from [0.5, 1.5).
-    """
-    import keras
-
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        if not str(variable.dtype).startswith("float"):
-            continue
-        value = keras.ops.convert_to_numpy(variable)
-        if variable.path.endswith("moving_variance"):
-            noised = rng.uniform(0.5, 1.5, value.shape)
-        else:
-            noised = value + rng.normal(0.0, 0.05, value.shape)
-        variable.assign(noised.astype(value.dtype))
-    return model
-
-
 def timm_model(name):
-    """timm's `name` in eval mode with the tests' noised random weights (`reference.create_timm_model`)."""
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-    from reference import create_timm_model
+    """timm's `name` in eval mode with the tests' noised random weights (`kvit.testing.create_timm_model`)."""
+    from kvit.testing import create_timm_model
 
     return create_timm_model(name)[0]
 
@@ -213,20 +190,21 @@ def run_backend(args):
     import torch
 
     import kvit
+    from kvit.testing import noise_weights
 
     set_threads(args.threads)
     litert = args.runtime == "litert"
     xla = INFERENCE_RUNTIMES[args.runtime][1]
     results = {}
     for name in args.models:
-        model = randomize_weights(kvit.applications.get(name))
+        model = noise_weights(kvit.applications.get(name))
         size = tuple(model.inputs[0].shape[1:])
         keras_steps = {} if litert else {"kvit": keras_step(model, xla)}
         if name in KIMM_TWINS and not litert:
             import kimm
 
             twin = getattr(kimm.models, KIMM_TWINS[name])(weights=None, input_shape=size)
-            keras_steps["kimm"] = keras_step(randomize_weights(twin), xla)
+            keras_steps["kimm"] = keras_step(noise_weights(twin), xla)
 
         def timm_step(images, reference=timm_model(timm_name(name))):
             with torch.no_grad():

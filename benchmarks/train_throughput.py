@@ -26,7 +26,6 @@ from throughput import (  # noqa: E402
     measure,
     median_of_rounds,
     onednn_setting,
-    randomize_weights,
     run_runtime,
     timm_model,
     timm_name,
@@ -40,9 +39,9 @@ def kvit_train_step(name, batch, xla):
 
     import kvit
     from kvit.recipes import optimizers
+    from kvit.testing import noise_weights
 
-    model = kvit.applications.get(name, classifier_activation=None)
-    randomize_weights(model)
+    model = noise_weights(kvit.applications.get(name, classifier_activation=None))
     model.compile(
         optimizer=optimizers.AdamW(learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -6,8 +6,12 @@ of kvit models load after it); `kvit.tflite` and `kvit.recipes` load when first 
 """
 
 import importlib
+import os
 
-from kvit import applications, layers, models
+from kvit import native_stderr
+
+with native_stderr.quiet(verbose=os.environ.get(native_stderr.QUIET_IMPORT_VARIABLE) != "1"):
+    from kvit import applications, datasets, layers, models
 
 __version__ = "0.1.0"
 

@@ -6,8 +6,6 @@ import logging
 import os
 import sys
 
-from kvit_cli import quiet
-
 # Full int8 may lose at most this many points of held-out accuracy against float32.
 INT8_BUDGET_POINTS = 1
 
@@ -19,8 +17,7 @@ def quickstart(args):
     print(f"held-out accuracy: {result['accuracy']:.4f} ({len(result['test'][1])} digits)")
     print(f"training time: {result['seconds']:.1f} s")
     print(f"saved: {result['path']}")
-    with quiet(args.verbose):
-        rows = recipe.phone_step(result, args.output, num_threads=args.threads)
+    rows = recipe.phone_step(result, args.output, num_threads=args.threads, verbose=args.verbose)
     print()
     print(f"phone step: TFLite on the LiteRT interpreter, XNNPACK, batch 1, {_threads(args.threads)}")
     print(f"{'model':<10} {'size':>10} {'held-out acc':>13} {'agreement':>10} {'median':>10}")
@@ -81,20 +78,22 @@ def convert(args):
         except (OSError, ValueError) as error:
             raise ValueError(f"`--calibration` {calibration!r} is not a readable .npy array: {error}") from error
     mode = "int8" if args.edgetpu else args.quantization
+    if args.report and calibration is None:
+        raise ValueError("`--report` needs `--calibration`: the report runs its first images through both files.")
     suffix = "" if mode == "float32" else f"_{mode}"
     output = args.output or f"{os.path.splitext(args.model)[0]}{suffix}.tflite"
-    with quiet(args.verbose):
-        content = tflite.convert(
-            args.model,
-            output,
-            quantization=mode,
-            representative_data=calibration,
-            edgetpu=args.edgetpu,
-            batch_size=args.batch_size,
-            io_dtype=args.io_dtype,
-            per_channel=not args.per_tensor,
-            calibration_size=args.calibration_size,
-        )
+    content = tflite.convert(
+        args.model,
+        output,
+        quantization=mode,
+        representative_data=calibration,
+        edgetpu=args.edgetpu,
+        batch_size=args.batch_size,
+        io_dtype=args.io_dtype,
+        per_channel=not args.per_tensor,
+        calibration_size=args.calibration_size,
+        verbose=args.verbose,
+    )
     graph = tflite.inspect_model(content)
     (tensor,) = graph.inputs
     print(
@@ -104,6 +103,16 @@ def convert(args):
     islands = graph.float_operators()
     if mode in ("int8", "int16x8"):  # "mixed" keeps its float ops on purpose
         print("fully integer" if not islands else f"float ops left: {sorted({op.type for op in islands})}")
+    if args.report:
+        report = tflite.quantization_report(
+            args.model,
+            mode,
+            representative_data=calibration,
+            quantized_model=content if args.batch_size == 1 else None,
+            calibration_size=args.calibration_size,
+        )
+        print()
+        print(report.table(args.report))
     return 0
 
 
@@ -139,24 +148,23 @@ def edgetpu(args):
 def list_command(args):
     from kvit import applications
 
-    progress = None
-    if sys.stdout.isatty():
-        def progress(index, name):
-            print(f"\rmeasuring {name} ({index + 1} of {len(args.names or applications.APPLICATIONS)})...",
-                  end="", flush=True)
-
-    rows = applications.list_models(args.names or None, progress=progress)
-    if progress is not None:
-        print("\r\033[K", end="")
+    rows = applications.list_models(args.names or None)
     checkpoint = 'checkpoint (weights="imagenet")'
     print(f"{'model':<16} {'params':>8} {'GFLOPs':>7} {'size':>5}  {checkpoint:<54} licence")
     for row in rows:
         print(
-            f"{row['name']:<16} {row['params'] / 1e6:>7.2f}M {row['gflops']:>7.2f} {row['image_size']:>5}  "
+            f"{row['name']:<16} {row['params'] / 1e6:>7.2f}M {_gflops(row['gflops']):>7} {row['image_size']:>5}  "
             f"{row['hub_id']:<54} {row['license']}"
         )
-    print("GFLOPs: one image at the default size, a multiply-add counted as two (matmuls and convolutions).")
+    print(
+        "GFLOPs: one image at the default size, a multiply-add counted as two (matmuls and convolutions); "
+        "MAE*: the autoencoders of `kvit pretrain`, decoders included, not counted."
+    )
     return 0
+
+
+def _gflops(gflops):
+    return "-" if gflops is None else f"{gflops:.2f}"
 
 
 def predict(args):
@@ -283,6 +291,11 @@ def build_parser():
     p.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor (default: per channel)")
     p.add_argument("--edgetpu", action="store_true", help="for the Edge TPU compiler: full int8, batch 1, uint8 I/O")
     p.add_argument("--batch-size", type=int, default=1, help="static batch size (default: %(default)s)")
+    p.add_argument(
+        "--report", type=int, nargs="?", const=10, default=0, metavar="N",
+        help="after converting, print the N tensors (default 10) with the largest quantization error against "
+        "float32, by Keras layer (kvit.tflite.quantization_report; needs --calibration, whose first images it runs)",
+    )
     p.set_defaults(run=convert)
 
     p = add_parser("bench", help="time a .tflite model with and without XNNPACK")
@@ -328,7 +341,7 @@ def main(argv=None):
             logging.getLogger(name).setLevel(logging.ERROR)
     try:
         return args.run(args)
-    except ValueError as error:
+    except (ValueError, ImportError) as error:  # ImportError: an extra that is not installed
         print(f"kvit {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -1,5 +1,5 @@
 """Every application at a size that builds, runs and converts in seconds, for the tests that
-cover all of `kvit.applications.APPLICATIONS` (features, TFLite, fuzzing).
+cover every classification application (features, TFLite, fuzzing).
 
 Applications are discovered, so a new family is covered without touching the tests; a family
 whose smallest sensible input is not the default below says so in `_image_size`. Families with
@@ -10,7 +10,7 @@ arguments of `small_config`.
 
 from kvit import applications
 
-NAMES = sorted(applications.APPLICATIONS)
+NAMES = applications.names("image_classification")
 FAST_DEPTH = 1
 DEFAULT_IMAGE_SIZE = 64
 

@@ -5,10 +5,10 @@ under the mixed-precision policies, and its norms' epsilons are timm's.
 import keras
 import numpy as np
 import pytest
-from reference import import_timm
 from small_applications import family_representatives, image_size, small_application
 
 from kvit import applications
+from kvit.testing import import_timm, noise_weights
 
 # One application per builder: the others differ in sizes only.
 FAMILY_NAMES = family_representatives()
@@ -19,24 +19,11 @@ def extreme_images(size, channels=3):
     return np.stack([np.zeros((size, size, channels)), np.full((size, size, channels), 255.0)]).astype("float32")
 
 
-def noised(model, seed=0):
-    """Noise on every float weight, running variances in [0.5, 1.5): no norm folds to a constant."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        value = keras.ops.convert_to_numpy(variable)
-        if variable.path.endswith("moving_variance"):
-            value = rng.uniform(0.5, 1.5, value.shape)
-        else:
-            value = value + rng.normal(0.0, 0.05, value.shape)
-        variable.assign(value.astype(value.dtype))
-    return model
-
-
 @pytest.mark.parametrize("name", FAMILY_NAMES)
 def test_every_family_is_finite_at_0_and_255(name):
     size = image_size(name)
     for include_preprocessing in (True, False):
-        model = noised(small_application(name, classes=10, include_preprocessing=include_preprocessing))
+        model = noise_weights(small_application(name, classes=10, include_preprocessing=include_preprocessing))
         # Compiled: an eager call on JAX compiles each op of a fresh model on its own (7x slower).
         outputs = model.predict_on_batch(extreme_images(size))
         assert np.isfinite(outputs).all(), (name, include_preprocessing)
@@ -49,7 +36,7 @@ def test_every_family_is_finite_under_mixed_precision(name, policy):
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:
-        model = noised(small_application(name, classes=10, classifier_activation="softmax"))
+        model = noise_weights(small_application(name, classes=10, classifier_activation="softmax"))
         outputs = model.predict_on_batch(extreme_images(size))
     finally:
         keras.config.set_dtype_policy(previous)

@@ -43,3 +43,23 @@ def test_unknown_attribute():
 
     with pytest.raises(AttributeError, match="no attribute 'tflit'"):
         kvit.tflit
+
+
+def test_every_recipes_module_is_reached_from_import_kvit():
+    """`kvit.recipes.sam.SAM`, as the docs write it, after a plain `import kvit`."""
+    modules = sorted(
+        name.removesuffix(".py")
+        for name in os.listdir(os.path.join(os.path.dirname(__file__), "..", "kvit", "recipes"))
+        if name.endswith(".py") and name != "__init__.py"
+    )
+    script = f"import kvit\nfor name in {modules!r}:\n    getattr(kvit.recipes, name)\nkvit.recipes.sam.SAM"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_python_310_gets_tomli():
+    """kvit reads TOML with `tomllib` (Python 3.11+) or `tomli`, which setup.cfg must declare below 3.11."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "setup.cfg")) as f:
+        setup = f.read()
+    assert "python_requires = >=3.10" in setup
+    assert 'tomli; python_version < "3.11"' in setup

@@ -2,6 +2,7 @@
 
 import os
 
+from kvit.applications import registry
 from kvit.applications.weights import load_weights
 from kvit.models import backbone
 
@@ -52,8 +53,10 @@ def preset_for(preset, input_shape, kwargs=None):
     return preset
 
 
-def make_application(name, preset, builder, convert_checkpoint, head_layers):
-    """Returns the named constructor for one preset; its `builder` attribute is `builder`.
+def make_application(name, preset, builder, convert_checkpoint, head_layers, figures):
+    """Returns the named constructor for one preset, registered under `name`.
+
+    The constructor's `builder` and `convert_checkpoint` attributes are the family's.
 
     Args:
         name: the constructor's name, e.g. `"ViTS16"`.
@@ -64,7 +67,11 @@ def make_application(name, preset, builder, convert_checkpoint, head_layers):
         builder: the family builder, e.g. `kvit.models.ViT`.
         convert_checkpoint: the family's timm state-dict map.
         head_layers: the family's classifier layer names.
+        figures: `(params, flops)` of the model at the preset's size with the top (see
+            `registry.register`).
     """
+    params, flops = figures
+    preset = {"task": registry.CLASSIFICATION, **preset, "params": params, "flops": flops}
 
     def constructor(
         include_top=True,
@@ -108,6 +115,7 @@ def make_application(name, preset, builder, convert_checkpoint, head_layers):
 
     constructor.__name__ = constructor.__qualname__ = name
     constructor.builder = builder
+    constructor.convert_checkpoint = convert_checkpoint
     others = [f"`({r}, {r}, 3)` takes `{o['hub_id']}`" for r, o in preset.get("resolutions", {}).items()]
     others += [
         f"{', '.join(f'`{k}={v!r}`' for k, v in o['config'].items())} takes `{o['hub_id']}`"
@@ -119,4 +127,4 @@ def make_application(name, preset, builder, convert_checkpoint, head_layers):
         builder=f"kvit.models.{builder.__name__}",
         **{k: v for k, v in preset.items() if k not in ("resolutions", "checkpoints")},
     )
-    return constructor
+    return registry.register(name, constructor, preset)

@@ -8,9 +8,20 @@ and a centre crop of 0.95 (the B series at 224) or 1.0 (every other).
 """
 
 from kvit.applications.application import make_application
+from kvit.constants import IMAGENET_MEAN, IMAGENET_STD
 from kvit.models import efficientvit
 
-IMAGENET_STATS = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+__all__ = [
+    "EfficientViTB0",
+    "EfficientViTB1",
+    "EfficientViTB2",
+    "EfficientViTB3",
+    "EfficientViTL1",
+    "EfficientViTL2",
+    "EfficientViTL3",
+]
+
+IMAGENET_STATS = dict(mean=IMAGENET_MEAN, std=IMAGENET_STD)
 LICENSE = "Apache-2.0"
 # Resolutions timm publishes checkpoints of, beyond 224 (`timm.list_pretrained("efficientvit_*")`).
 RESOLUTIONS = {
@@ -49,9 +60,26 @@ def _preset(variant):
 
 PRESETS = {f"EfficientViT{variant.upper()}": _preset(variant) for variant in efficientvit.EFFICIENTVIT_VARIANTS}
 
+# Parameters and FLOPs of each model at its default size with the top (one image, a multiply-add
+# counted as two; `kvit.applications.flops.count_flops`), for `list_models`; the tests count them again.
+FIGURES = {
+    "EfficientViTB0": (3_415_368, 200_466_432),
+    "EfficientViTB1": (9_115_432, 1_038_429_184),
+    "EfficientViTB2": (24_357_256, 3_169_875_968),
+    "EfficientViTB3": (48_693_864, 7_907_644_416),
+    "EfficientViTL1": (52_682_696, 10_516_959_232),
+    "EfficientViTL2": (63_742_664, 13_899_724_800),
+    "EfficientViTL3": (246_108_584, 55_173_050_368),
+}
+
 _APPLICATIONS = {
     name: make_application(
-        name, preset, efficientvit.EfficientViT, efficientvit.convert_timm_checkpoint, efficientvit.HEAD_LAYERS
+        name,
+        preset,
+        efficientvit.EfficientViT,
+        efficientvit.convert_timm_checkpoint,
+        efficientvit.HEAD_LAYERS,
+        FIGURES[name],
     )
     for name, preset in PRESETS.items()
 }

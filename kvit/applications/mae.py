@@ -3,16 +3,25 @@
 Two kinds of official weights load, both released by Meta under CC-BY-NC-4.0 (non-commercial):
 the whole masked autoencoder (encoder and decoder) in Hugging Face's layout, `facebook/vit-mae-*`
 (`weights=`), and timm's copies of the pretrained encoders, `timm/vit_*_224.mae`
-(`encoder_weights=`), which have no decoder. These are not `APPLICATIONS`: they are pretraining
-models, not classifiers or backbones; `kvit.models.mae_classifier` fine-tunes their encoder.
+(`encoder_weights=`), which have no decoder. They are registered with the task
+`"mae_pretraining"`: pretraining models, not classifiers or backbones; `kvit.models.mae_classifier`
+fine-tunes their encoder.
 """
 
 import warnings
 
+from kvit.applications import registry
 from kvit.applications.weights import load_weights
+from kvit.constants import IMAGENET_MEAN, IMAGENET_STD
 from kvit.models import mae, vit
 
-IMAGENET_STATS = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+__all__ = [
+    "MAEViTB16",
+    "MAEViTL16",
+    "MAEViTH14",
+]
+
+IMAGENET_STATS = dict(mean=IMAGENET_MEAN, std=IMAGENET_STD)
 LICENSE = "CC-BY-NC-4.0"
 # The official decoder of every size (`models_mae.py`): 512 wide, 8 blocks, 16 heads.
 DECODER = dict(decoder_dim=512, decoder_depth=8, decoder_heads=16)
@@ -21,6 +30,7 @@ DECODER = dict(decoder_dim=512, decoder_depth=8, decoder_heads=16)
 def _preset(title, variant, patch_size, hub_id, encoder_hub_id):
     return dict(
         title=title,
+        task=registry.MAE_PRETRAINING,
         image_size=224,
         crop_pct=0.9,
         interpolation="bicubic",
@@ -73,8 +83,12 @@ Returns:
 """
 
 
-def make_mae_application(name, preset):
-    """Returns the named MAE constructor for one preset."""
+def make_mae_application(name, preset, figures):
+    """Returns the named MAE constructor for one preset, registered under `name`.
+
+    `figures` are `(params, None)`: the whole autoencoder's parameters, and no FLOP count (see
+    `registry.register`).
+    """
 
     def constructor(
         weights=None,
@@ -128,10 +142,19 @@ def make_mae_application(name, preset):
 
     constructor.__name__ = constructor.__qualname__ = name
     constructor.__doc__ = _DOC.format(default_shape=(preset["image_size"], preset["image_size"], 3), **preset)
-    return constructor
+    params, flops = figures
+    return registry.register(name, constructor, {**preset, "params": params, "flops": flops})
 
 
-_APPLICATIONS = {name: make_mae_application(name, preset) for name, preset in PRESETS.items()}
+# Parameters of each autoencoder, decoder included, for `list_models` (the tests count them again).
+# No FLOPs: `count_flops` reads a functional model's one call, and an MAE's masks vary per step.
+FIGURES = {
+    "MAEViTB16": (111_907_840, None),
+    "MAEViTL16": (329_541_888, None),
+    "MAEViTH14": (657_074_508, None),
+}
+
+_APPLICATIONS = {name: make_mae_application(name, preset, FIGURES[name]) for name, preset in PRESETS.items()}
 MAEViTB16 = _APPLICATIONS["MAEViTB16"]
 MAEViTL16 = _APPLICATIONS["MAEViTL16"]
 MAEViTH14 = _APPLICATIONS["MAEViTH14"]

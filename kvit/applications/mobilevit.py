@@ -11,6 +11,19 @@ port, `apple/mobilevit-*`, is a different conversion whose processor flips image
 from kvit.applications.application import make_application
 from kvit.models import mobilevit
 
+__all__ = [
+    "MobileViTXXS",
+    "MobileViTXS",
+    "MobileViTS",
+    "MobileViTV2_050",
+    "MobileViTV2_075",
+    "MobileViTV2_100",
+    "MobileViTV2_125",
+    "MobileViTV2_150",
+    "MobileViTV2_175",
+    "MobileViTV2_200",
+]
+
 # In [0, 1] units: the model only divides [0, 255] pixels by 255.
 UNIT_RANGE_STATS = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 LICENSE = "Apple ml-cvnets licence (not Apache-2.0)"
@@ -59,6 +72,21 @@ V1_PRESETS = {"MobileViTXXS": _v1("xxs"), "MobileViTXS": _v1("xs"), "MobileViTS"
 V2_PRESETS = {f"MobileViTV2_{width}": _v2(width) for width in mobilevit.MOBILEVIT_V2_VARIANTS}
 PRESETS = {**V1_PRESETS, **V2_PRESETS}
 
+# Parameters and FLOPs of each model at its default size with the top (one image, a multiply-add
+# counted as two; `kvit.applications.flops.count_flops`), for `list_models`; the tests count them again.
+FIGURES = {
+    "MobileViTXXS": (1_276_136, 814_728_192),
+    "MobileViTXS": (2_326_296, 2_051_823_616),
+    "MobileViTS": (5_590_888, 4_001_662_976),
+    "MobileViTV2_050": (1_378_369, 929_189_888),
+    "MobileViTV2_075": (2_877_673, 2_055_960_576),
+    "MobileViTV2_100": (4_917_393, 3_624_181_760),
+    "MobileViTV2_125": (7_497_529, 5_633_853_440),
+    "MobileViTV2_150": (10_618_081, 8_084_975_616),
+    "MobileViTV2_175": (14_279_049, 10_977_548_288),
+    "MobileViTV2_200": (18_480_433, 14_311_571_456),
+}
+
 _APPLICATIONS = {
     name: make_application(
         name,
@@ -66,6 +94,7 @@ _APPLICATIONS = {
         mobilevit.MobileViT if name in V1_PRESETS else mobilevit.MobileViTV2,
         mobilevit.convert_timm_checkpoint,
         mobilevit.HEAD_LAYERS,
+        FIGURES[name],
     )
     for name, preset in PRESETS.items()
 }

@@ -7,9 +7,20 @@ ImageNet-1k for Swin-T, ImageNet-22k fine-tuned on ImageNet-1k for S, B and L. B
 """
 
 from kvit.applications.application import make_application
+from kvit.constants import IMAGENET_MEAN, IMAGENET_STD
 from kvit.models import swin
 
-IMAGENET_STATS = dict(mean=swin.IMAGENET_MEAN, std=swin.IMAGENET_STD)
+__all__ = [
+    "SwinT",
+    "SwinS",
+    "SwinB",
+    "SwinL",
+    "SwinV2T",
+    "SwinV2S",
+    "SwinV2B",
+]
+
+IMAGENET_STATS = dict(mean=IMAGENET_MEAN, std=IMAGENET_STD)
 LICENSE = "MIT"
 V1_SUMMARY = "Swin Transformer (Liu et al. 2021), hierarchical with shifted-window attention"
 V2_SUMMARY = (
@@ -71,11 +82,27 @@ V1_PRESETS = {
 V2_PRESETS = {"SwinV2T": _v2("tiny"), "SwinV2S": _v2("small"), "SwinV2B": _v2("base")}
 PRESETS = {**V1_PRESETS, **V2_PRESETS}
 
+# Parameters and FLOPs of each model at its default size with the top (one image, a multiply-add
+# counted as two; `kvit.applications.flops.count_flops`), for `list_models`; the tests count them again.
+FIGURES = {
+    "SwinT": (28_288_354, 8_981_133_312),
+    "SwinS": (49_606_258, 17_481_750_528),
+    "SwinB": (87_768_224, 30_861_893_632),
+    "SwinL": (196_532_476, 68_951_519_232),
+    "SwinV2T": (28_347_154, 11_879_380_992),
+    "SwinV2S": (49_728_418, 23_091_714_048),
+    "SwinV2B": (87_918_816, 40_650_268_672),
+}
+
 _APPLICATIONS = {
-    name: make_application(name, preset, swin.SwinTransformer, swin.convert_timm_checkpoint, swin.HEAD_LAYERS)
+    name: make_application(
+        name, preset, swin.SwinTransformer, swin.convert_timm_checkpoint, swin.HEAD_LAYERS, FIGURES[name]
+    )
     for name, preset in V1_PRESETS.items()
 } | {
-    name: make_application(name, preset, swin.SwinTransformerV2, swin.convert_timm_v2_checkpoint, swin.HEAD_LAYERS)
+    name: make_application(
+        name, preset, swin.SwinTransformerV2, swin.convert_timm_v2_checkpoint, swin.HEAD_LAYERS, FIGURES[name]
+    )
     for name, preset in V2_PRESETS.items()
 }
 SwinT = _APPLICATIONS["SwinT"]

@@ -1,10 +1,23 @@
 """ViT and DeiT named constructors, with the timm checkpoints `weights="imagenet"` loads."""
 
 from kvit.applications.application import make_application
+from kvit.constants import IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN, INCEPTION_STD
 from kvit.models import vit
 
-INCEPTION_STATS = dict(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
-IMAGENET_STATS = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+__all__ = [
+    "ViTTi16",
+    "ViTS16",
+    "ViTB16",
+    "ViTB32",
+    "ViTL16",
+    "ViTH14",
+    "DeiTTi16",
+    "DeiTS16",
+    "DeiTB16",
+]
+
+INCEPTION_STATS = dict(mean=INCEPTION_MEAN, std=INCEPTION_STD)
+IMAGENET_STATS = dict(mean=IMAGENET_MEAN, std=IMAGENET_STD)
 AUGREG = "AugReg (Steiner et al. 2021), ImageNet-21k pretrained, fine-tuned on ImageNet-1k"
 
 
@@ -39,8 +52,22 @@ PRESETS = {
     "DeiTB16": _preset("DeiT-B/16 distilled", "base", 16, "timm/deit_base_distilled_patch16_224.fb_in1k", "Apache-2.0", "DeiT with a distillation token (Touvron et al. 2021), ImageNet-1k.", IMAGENET_STATS, distilled=True),
 }
 
+# Parameters and FLOPs of each model at its default size with the top (one image, a multiply-add
+# counted as two; `kvit.applications.flops.count_flops`), for `list_models`; the tests count them again.
+FIGURES = {
+    "ViTTi16": (5_717_416, 2_507_366_400),
+    "ViTS16": (22_050_664, 9_197_764_608),
+    "ViTB16": (86_567_656, 35_127_656_448),
+    "ViTB32": (88_224_232, 8_818_372_608),
+    "ViTL16": (304_326_632, 123_109_425_152),
+    "ViTH14": (632_045_800, 334_590_218_240),
+    "DeiTTi16": (5_910_800, 2_522_007_552),
+    "DeiTS16": (22_436_432, 9_248_280_576),
+    "DeiTB16": (87_338_192, 35_313_623_040),
+}
+
 _APPLICATIONS = {
-    name: make_application(name, preset, vit.ViT, vit.convert_timm_checkpoint, vit.HEAD_LAYERS)
+    name: make_application(name, preset, vit.ViT, vit.convert_timm_checkpoint, vit.HEAD_LAYERS, FIGURES[name])
     for name, preset in PRESETS.items()
 }
 ViTTi16 = _APPLICATIONS["ViTTi16"]

@@ -15,6 +15,7 @@ from kvit.layers.position_embedding import (
     sincos_position_embedding,
 )
 from kvit.layers.prefix_tokens import PrefixTokens
+from kvit.layers.separable_attention import LinearSelfAttention, LinearTransformerBlock, SingleGroupNorm
 from kvit.layers.token_readout import TokenPooling, TokensToGrid
 from kvit.layers.transformer_block import TransformerBlock
 from kvit.layers.window_attention import CosineWindowAttention, WindowAttention

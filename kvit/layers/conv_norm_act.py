@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from kvit import fast_paths
+
 
 def silu(x):
     """`x * sigmoid(x)` written out: TensorFlow's graph optimizer fuses this form, not `tf.nn.silu`
@@ -31,31 +33,6 @@ def gelu_tanh(x):
 
 # Activations by name that replace Keras' own of that name, or that Keras does not have.
 ACTIVATIONS = {"silu": silu, "hard_swish": hard_swish, "gelu_tanh": gelu_tanh}
-
-
-def depthwise_conv(x, kernel, strides, padding):
-    """`ops.depthwise_conv` of `(batch, h, w, c)` with a `(kh, kw, c, 1)` kernel.
-
-    On JAX it is the sum of `kh * kw` shifted, strided slices of the input, each times one tap of
-    the kernel, which XLA fuses into one loop: XLA's own CPU depthwise convolution is 12 to 33
-    times slower (a 3x3 over (16, 28, 28, 256): 94.6 ms against 3.1 ms; `benchmarks/depthwise.py`).
-    The sum is in float32 whatever the input's dtype. Other backends, whose kernels are fast (and
-    TensorFlow, which the TFLite converter needs as a DEPTHWISE_CONV_2D), call
-    `ops.depthwise_conv`.
-    """
-    (kh, kw), (sh, sw) = kernel.shape[:2], strides
-    if keras.backend.backend() != "jax" or kernel.shape[-1] != 1 or (padding == "same" and (sh, sw) != (1, 1)):
-        return ops.depthwise_conv(x, kernel, strides, padding)
-    if padding == "same":  # at stride 1: the extra row and column of an even kernel go last
-        x = ops.pad(x, ((0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0)))
-    height, width = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
-    dtype, x, kernel = x.dtype, ops.cast(x, "float32"), ops.cast(kernel, "float32")
-    out = 0.0
-    for i in range(kh):
-        for j in range(kw):
-            tap = x[:, i : i + sh * (height - 1) + 1 : sh, j : j + sw * (width - 1) + 1 : sw, :]
-            out = out + tap * kernel[i, j, :, 0]
-    return ops.cast(out, dtype)
 
 
 def get_activation(activation):
@@ -173,7 +150,11 @@ class ConvNormAct(keras.layers.Layer):
         """The layer's convolution with `kernel`, plus `bias` (None for none)."""
         kernel = ops.cast(kernel, x.dtype)
         if isinstance(self.conv, keras.layers.DepthwiseConv2D):
-            x = depthwise_conv(x, kernel, self.conv.strides, self.conv.padding)
+            strides, padding = self.conv.strides, self.conv.padding
+            if fast_paths.use_jax_cpu_depthwise(kernel, strides, padding):
+                x = fast_paths.depthwise_conv_as_shifted_slices(x, kernel, strides, padding)
+            else:
+                x = ops.depthwise_conv(x, kernel, strides, padding)
         else:
             x = self.conv.convolution_op(x, kernel)
         return x if bias is None else ops.add(x, ops.cast(bias, x.dtype))

@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from kvit import fast_paths
+
 
 HALF_DTYPES = ("float16", "bfloat16")
 
@@ -29,11 +31,9 @@ class LayerNorm(keras.layers.Layer):
     Keras' own layer with a `NEG` on the mean, which TFLite's int8 and 16x8 quantizers leave in
     float. This form lowers to `MEAN`, `SUB`, `MUL`, `RSQRT` and `ADD` only, so a quantized graph
     stays fully integer (see `standardize`). On PyTorch, which never reaches the converter, the
-    layer calls `ops.layer_normalization`, which runs PyTorch's fused kernel there: a ViT-Ti/16
-    training step is 1.2x to 1.3x faster than with the written-out form
-    (`benchmarks/train_throughput.py --runtimes torch`). JAX keeps the written-out form, which
-    XLA fuses anyway, and TensorFlow needs it for the converter. The epsilon has no default: the
-    reference models use 1e-6 (ViT) and 1e-5 (Swin, MobileViT), never Keras' 1e-3.
+    layer runs PyTorch's fused kernel instead (`kvit.fast_paths.torch_layer_norm`). The epsilon
+    has no default: the reference models use 1e-6 (ViT) and 1e-5 (Swin, MobileViT), never
+    Keras' 1e-3.
 
     Args:
         epsilon: float, added to the variance.
@@ -51,8 +51,8 @@ class LayerNorm(keras.layers.Layer):
         self.beta = self.add_weight(shape=(dim,), initializer="zeros", name="beta")
 
     def call(self, x):
-        if keras.backend.backend() == "torch":
-            return ops.layer_normalization(x, self.gamma, self.beta, epsilon=self.epsilon)
+        if fast_paths.use_torch_layer_norm():
+            return fast_paths.torch_layer_norm(x, self.gamma, self.beta, self.epsilon)
         return standardize(x, -1, self.epsilon) * self.gamma + self.beta
 
     def get_config(self):

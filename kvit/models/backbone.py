@@ -33,7 +33,7 @@ def check_input_tensor(input_tensor):
 
 
 def check_head(include_top, pooling, classes, classifier_activation):
-    """Checks the keras.applications arguments every builder takes (see `feature_map_output`)."""
+    """Checks the keras.applications arguments every builder takes (see `functional_model`)."""
     check_bool("include_top", include_top)
     check_choice("pooling", pooling, POOLINGS)
     if include_top:
@@ -80,19 +80,61 @@ def preprocess(images, include_preprocessing, mean, std):
     return ImageNormalization(mean, std, name="preprocessing")(images)
 
 
-def feature_map_output(features, include_top, pooling, classes, classifier_activation, dropout_rate=0.0):
-    """The keras.applications tail on a `(batch, height, width, channels)` feature map.
+def functional_model(
+    body,
+    *,
+    input_shape,
+    input_tensor,
+    include_preprocessing,
+    mean,
+    std,
+    include_top,
+    pooling,
+    classes,
+    classifier_activation,
+    name,
+    feature_map=None,
+    top=None,
+    dropout_rate=0.0,
+):
+    """The keras.applications model around a family's `body`: what every builder shares.
 
-    Without the top, returns the map or its `pooling` ("avg" or "max"); with it, global average
-    pooling, dropout at `dropout_rate` when positive, then a `head` Dense of `classes`.
+    The input (`image_input`), the checkpoint's normalisation (`preprocess`), then `body`.
+    Without the top, the output is the feature map, `feature_map(x)` of the body's output `x`
+    (by default `x` itself), as `(batch, height, width, channels)`, or its `pooling`. With the
+    top, it is `top(x, classes)`'s logits (by default global average pooling, dropout at
+    `dropout_rate` when positive, and a `head` Dense) under `classifier_activation`.
+
+    Args:
+        body: callable, the family's network from normalised images to its last tensor.
+        input_shape, input_tensor, include_preprocessing, mean, std, include_top, pooling,
+            classes, classifier_activation, name: the builder's keras.applications arguments.
+        feature_map: optional callable, the body's output as a feature map (ViT's tokens on
+            their grid).
+        top: optional callable `(x, classes) -> logits`, the family's own classifier.
+        dropout_rate: float, dropout of the default top.
+
+    Returns:
+        A functional `keras.Model`.
     """
     check_head(include_top, pooling, classes, classifier_activation)
-    if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
-        if dropout_rate:
-            x = keras.layers.Dropout(dropout_rate, name="head_drop")(x)
-        return classifier(x, classes, classifier_activation)
-    return pool(features, pooling)
+    inputs, images = image_input(input_shape, input_tensor)
+    x = body(preprocess(images, include_preprocessing, mean, std))
+    if not include_top:
+        outputs = pool(feature_map(x) if feature_map is not None else x, pooling)
+    else:
+        logits = top(x, classes) if top is not None else average_pool_top(x, classes, dropout_rate)
+        outputs = activation(logits, classifier_activation)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def average_pool_top(features, classes, dropout_rate=0.0):
+    """Global average pooling of `(batch, h, w, c)`, dropout at `dropout_rate` when positive,
+    then a `head` Dense of `classes` logits."""
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
+    if dropout_rate:
+        x = keras.layers.Dropout(dropout_rate, name="head_drop")(x)
+    return classifier(x, classes, None)
 
 
 def pool(features, pooling):

@@ -16,10 +16,12 @@ import keras
 import numpy as np
 from keras import ops
 
+from kvit.constants import IMAGENET_MEAN, IMAGENET_STD
 from kvit.layers import ConvNormAct, DropPath, InvertedResidual, LayerNorm
 from kvit.layers.conv_norm_act import get_activation
 from kvit.models import backbone
 from kvit.models.arguments import check_choice, check_int, check_ints, check_rate, is_int
+from kvit.models.features import register_feature_levels
 from kvit.models.timm_layout import batch_norm, conv_kernel, depthwise_kernel, linear_kernel
 
 # timm's `efficientvit_{b0..b3,l1..l3}`: the widths and depths of the stem and the four stages,
@@ -269,6 +271,7 @@ def _check_arguments(series, widths, depths, head_dim, head_widths):
 
 def EfficientViT(
     input_shape=(224, 224, 3),
+    *,
     series="b",
     widths=(8, 16, 32, 64, 128),
     depths=(1, 2, 2, 2, 2),
@@ -282,8 +285,8 @@ def EfficientViT(
     pooling=None,
     input_tensor=None,
     include_preprocessing=True,
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
     name="efficientvit",
 ):
     """Builds an EfficientViT (MIT) as a functional `keras.Model`; the defaults are EfficientViT-B0.
@@ -316,29 +319,28 @@ def EfficientViT(
     series, widths, depths, head_dim, head_widths = _check_arguments(series, widths, depths, head_dim, head_widths)
     drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
     dropout_rate = check_rate("dropout_rate", dropout_rate)
-    backbone.check_head(include_top, pooling, classes, classifier_activation)
     per_stage = _blocks_per_stage(series, depths)
     layout = SERIES[series]
     activation, epsilon = layout["activation"], layout["epsilon"]
     attention_from = NUM_STAGES - layout["attention_stages"]
-    inputs, images = backbone.image_input(input_shape, input_tensor)
-    x = backbone.preprocess(images, include_preprocessing, mean, std)
-    x = ConvNormAct(widths[0], 3, strides=2, activation=activation, epsilon=epsilon, name="stem_in_conv")(x)
-    for index in range(depths[0]):
-        x = InvertedResidual(
-            widths[0], 1.0, activation=activation, epsilon=epsilon, kind=layout["stem_kind"], hidden_divisor=1,
-            name=f"stem_res{index}",
-        )(x)
-    rates = iter(np.linspace(0.0, drop_path_rate, max(sum(per_stage), 1)).tolist())
-    for stage in range(NUM_STAGES):
-        for block in _stage_blocks(
-            series, stage, widths[stage + 1], depths[stage + 1], head_dim, activation, epsilon,
-            stage >= attention_from, rates,
-        ):
-            x = block(x)
-    if not include_top:
-        outputs = backbone.pool(x, pooling)
-    else:
+
+    def body(x):
+        x = ConvNormAct(widths[0], 3, strides=2, activation=activation, epsilon=epsilon, name="stem_in_conv")(x)
+        for index in range(depths[0]):
+            x = InvertedResidual(
+                widths[0], 1.0, activation=activation, epsilon=epsilon, kind=layout["stem_kind"], hidden_divisor=1,
+                name=f"stem_res{index}",
+            )(x)
+        rates = iter(np.linspace(0.0, drop_path_rate, max(sum(per_stage), 1)).tolist())
+        for stage in range(NUM_STAGES):
+            for block in _stage_blocks(
+                series, stage, widths[stage + 1], depths[stage + 1], head_dim, activation, epsilon,
+                stage >= attention_from, rates,
+            ):
+                x = block(x)
+        return x
+
+    def top(x, classes):
         x = ConvNormAct(head_widths[0], 1, activation=activation, epsilon=HEAD_CONV_EPSILON, name="head_in_conv")(x)
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
         x = keras.layers.Dense(head_widths[1], use_bias=False, name="head_pre_logits")(x)
@@ -346,10 +348,16 @@ def EfficientViT(
         x = keras.layers.Activation(get_activation(activation), name="head_act")(x)
         if dropout_rate:
             x = keras.layers.Dropout(dropout_rate, name="head_drop")(x)
-        outputs = backbone.classifier(x, classes, classifier_activation)
-    return keras.Model(inputs, outputs, name=name)
+        return backbone.classifier(x, classes, None)
+
+    return backbone.functional_model(
+        body, input_shape=input_shape, input_tensor=input_tensor, include_preprocessing=include_preprocessing,
+        mean=mean, std=std, include_top=include_top, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, top=top, name=name,
+    )
 
 
+@register_feature_levels
 def feature_levels(model):
     """EfficientViT's feature levels (see `kvit.models.feature_extractor`): the stem and stage outputs.
 
@@ -366,105 +374,6 @@ def feature_levels(model):
             ends[0 if match[1] else int(match[2]) + 1] = layer  # graph order: the last one wins
     levels = {f"P{level + 1}": (2 ** (level + 1), ends[level].output) for level in sorted(ends)}
     return levels, [name for name in levels if name != "P1"]
-
-
-def EfficientViTSeg(
-    backbone_model,
-    classes,
-    head_width=None,
-    head_depth=3,
-    expansion_ratio=4.0,
-    kind="inverted",
-    final_expansion=None,
-    dropout_rate=0.0,
-    activation=None,
-    upsample_logits=False,
-    name=None,
-):
-    """EfficientViT's semantic segmentation head on a backbone, the official `SegHead`.
-
-    The backbone's P3, P4 and P5 maps (strides 8, 16, 32) each go through a 1x1 convolution to
-    `head_width` with BatchNorm and no activation; P4 and P5 are upsampled to P3's size and the
-    three are added. `head_depth` residual MBConvs (or fused MBConvs) follow, then optionally a
-    1x1 ConvNormAct to `head_width * final_expansion`, dropout, and a 1x1 convolution with bias
-    to `classes` logits. The official head upsamples bicubically; this one bilinearly (half-pixel
-    centres, a TFLite `RESIZE_BILINEAR`), as the official TFLite export does.
-
-    The official configurations: B0 `head_width=32, head_depth=1, final_expansion=4`; B1, B2 and
-    B3 head widths 64, 96, 128 with `head_depth=3` (`final_expansion=4` for Cityscapes, None for
-    ADE20K); L1/L2 on Cityscapes `head_width=256, expansion_ratio=1, kind="fused"`, depth 3 / 5,
-    GELU.
-
-    Args:
-        backbone_model: a kvit model with levels P3 to P5 (an EfficientViT; the top, if any, is
-            not used): `kvit.applications.EfficientViTB1(include_top=False)`, say.
-        classes: int, segmentation classes.
-        head_width: int, the head's channels; None for the P3 map's (the official choice for the
-            B series).
-        head_depth: int, residual blocks of the head.
-        expansion_ratio: float, their hidden width over `head_width`.
-        kind: `"inverted"` (MBConv, the B series) or `"fused"` (fused MBConv, the L series).
-        final_expansion: int or None, width multiplier of the optional 1x1 before the output.
-        dropout_rate: float, dropout before the output convolution.
-        activation: the head's activation; None for the backbone's (hardswish for the B series,
-            tanh-GELU for the L series; hardswish for other families).
-        upsample_logits: bool, False returns logits at stride 8, `(batch, ceil(height / 8),
-            ceil(width / 8), classes)`, as the official model does; True resizes them
-            bilinearly to the input, `(batch, height, width, classes)`.
-        name: model name; None for the backbone's with `_seg`.
-
-    Returns:
-        A `keras.Model` on the backbone's inputs, sharing its layers.
-    """
-    from kvit.models.features import feature_levels as levels_of
-
-    if not isinstance(classes, int) or classes <= 0:
-        raise ValueError(f"`classes` must be a positive int, got {classes!r}.")
-    if kind not in FEWER_NORM:
-        raise ValueError(f"`kind` must be 'inverted' or 'fused', got {kind!r}.")
-    levels, _ = levels_of(backbone_model)
-    missing = [level for level in ("P3", "P4", "P5") if level not in levels]
-    if missing:
-        raise ValueError(f"`backbone_model` {backbone_model.name!r} has no feature levels {missing}.")
-    if activation is None:
-        blocks = [layer for layer in backbone_model.layers if isinstance(layer, EfficientViTBlock)]
-        activation = blocks[0].activation if blocks else "hard_swish"
-    p3 = levels["P3"].output
-    width = head_width or p3.shape[-1]
-    x = None
-    for level in ("P5", "P4", "P3"):
-        feature = ConvNormAct(width, 1, activation=None, name=f"seg_head_input_{level}")(levels[level].output)
-        if level != "P3":
-            feature = ResizeLike(name=f"seg_head_upsample_{level}")([feature, p3])
-        x = feature if x is None else keras.layers.Add(name=f"seg_head_add_{level}")([x, feature])
-    for index in range(head_depth):
-        x = InvertedResidual(
-            width, expansion_ratio, activation=activation, kind=kind, hidden_divisor=1, name=f"seg_head_middle_{index}"
-        )(x)
-    if final_expansion:
-        x = ConvNormAct(width * final_expansion, 1, activation=activation, name="seg_head_expand")(x)
-    if dropout_rate:
-        x = keras.layers.Dropout(dropout_rate, name="seg_head_drop")(x)
-    x = ConvNormAct(classes, 1, activation=None, use_bias=True, use_norm=False, name="seg_head_output")(x)
-    if upsample_logits:
-        x = ResizeLike(name="seg_head_upsample_logits")([x, backbone_model.inputs[0]])
-    return keras.Model(backbone_model.input, x, name=name or f"{backbone_model.name}_seg")
-
-
-@keras.saving.register_keras_serializable(package="kvit")
-class ResizeLike(keras.layers.Layer):
-    """Bilinear resize (half-pixel centres) of a map to the height and width of another.
-
-    Shape: `[(batch, h, w, c), (batch, height, width, ...)]` in, `(batch, height, width, c)` out.
-    """
-
-    def call(self, inputs):
-        x, reference = inputs
-        return ops.image.resize(x, ops.shape(reference)[1:3], interpolation="bilinear")
-
-    def compute_output_shape(self, input_shapes):
-        x, reference = input_shapes
-        return (x[0], reference[1], reference[2], x[3])
 
 
 _MODULE_RENAMES = {

@@ -1,23 +1,29 @@
 """One feature API for every family: named multi-scale maps for detection and segmentation heads.
 
-Each family module declares its levels in one place, a `feature_levels(model)` function that
-returns None for a model of another family, else `(levels, default)`: `levels` maps each level's
-name to `FeatureLevel(stride, output)`, an output `(batch, height, width, channels)` of the
-model's graph, and `default` names the levels `feature_extractor` returns unless asked for
-others. Hierarchical families name a level `"P{k}"` for its stride `2 ** k` (keras-hub's
-`pyramid_outputs` names); ViT names its block outputs `"blocks_{i}"`, all at the patch stride.
+Each family module declares its levels in one place, a `feature_levels(model)` function that it
+registers with `register_feature_levels`: it returns None for a model of another family, else
+`(levels, default)`: `levels` maps each level's name to `(stride, output)`, an output `(batch,
+height, width, channels)` of the model's graph, and `default` names the levels
+`feature_extractor` returns unless asked for others. Hierarchical families name a level `"P{k}"`
+for its stride `2 ** k` (keras-hub's `pyramid_outputs` names); ViT names its block outputs
+`"blocks_{i}"`, all at the patch stride.
 """
 
 import collections
 
 import keras
 
-from kvit.models import efficientvit, mobilevit, swin, vit
-
 FeatureLevel = collections.namedtuple("FeatureLevel", ["stride", "output"])
 
-# The family modules, each with a `feature_levels(model)`.
-FAMILIES = (vit, mobilevit, swin, efficientvit)
+# Every family's `feature_levels(model)`, in registration order.
+_FAMILY_LEVELS = []
+
+
+def register_feature_levels(function):
+    """Registers a family's `feature_levels(model)` (see the module docstring); returns it, so
+    that it can decorate the function."""
+    _FAMILY_LEVELS.append(function)
+    return function
 
 
 def feature_extractor(model, levels=None):
@@ -53,12 +59,12 @@ def feature_levels(model):
     """`(levels, default)` of a kvit model: every `FeatureLevel` by name, and the default names."""
     if not isinstance(model, keras.Model):
         raise ValueError(f"`model` must be a keras.Model, got {type(model).__name__}.")
-    for family in FAMILIES:
-        found = family.feature_levels(model)
+    for family_levels in _FAMILY_LEVELS:
+        found = family_levels(model)
         if found is not None:
             levels, default = found
             return {name: FeatureLevel(*level) for name, level in levels.items()}, list(default)
     raise ValueError(
         f"`model` {model.name!r} is not a model of a kvit family "
-        f"({', '.join(f.__name__.rsplit('.', 1)[-1] for f in FAMILIES)}): it has none of their feature levels."
+        f"({', '.join(f.__module__.rsplit('.', 1)[-1] for f in _FAMILY_LEVELS)}): it has none of their feature levels."
     )

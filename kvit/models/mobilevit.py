@@ -15,19 +15,18 @@ import numpy as np
 from keras import ops
 
 from kvit.layers import (
-    MLP,
     ConvNormAct,
-    DropPath,
     InvertedResidual,
     LayerNorm,
+    LinearTransformerBlock,
+    SingleGroupNorm,
     TransformerBlock,
     make_divisible,
     resize_bilinear,
 )
-from kvit.layers.attention import softmax
-from kvit.layers.normalization import standardize
 from kvit.models import backbone
 from kvit.models.arguments import check_float, check_int, check_ints, check_rate
+from kvit.models.features import register_feature_levels
 from kvit.models.timm_layout import batch_norm, conv_kernel, depthwise_kernel, linear_kernel
 
 # timm's `mobilevit_{xxs,xs,s}`: stage widths, inverted residuals per stage, their expansion, and
@@ -216,97 +215,6 @@ class MobileViTBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kvit")
-class SingleGroupNorm(keras.layers.Layer):
-    """Group normalisation with one group, timm's `GroupNorm1`: MobileViTv2's norm.
-
-    The mean and variance run over all of a sample's values (pixels, patches and channels), not
-    per token as in LayerNorm; the scale and shift are per channel. Written as
-    `(x - mean) * rsqrt(var + eps)` like `kvit.layers.LayerNorm`, so quantized graphs stay integer.
-
-    Args:
-        epsilon: float, added to the variance.
-
-    Shape: `(batch, ..., channels)` in and out.
-    """
-
-    def __init__(self, epsilon=EPSILON, **kwargs):
-        super().__init__(**kwargs)
-        self.epsilon = epsilon
-
-    def build(self, input_shape):
-        dim = input_shape[-1]
-        self.gamma = self.add_weight(shape=(dim,), initializer="ones", name="gamma")
-        self.beta = self.add_weight(shape=(dim,), initializer="zeros", name="beta")
-
-    def call(self, x):
-        axes = tuple(range(1, len(x.shape)))
-        return standardize(x, axes, self.epsilon) * self.gamma + self.beta
-
-    def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon}
-
-
-@keras.saving.register_keras_serializable(package="kvit")
-class LinearSelfAttention(keras.layers.Layer):
-    """MobileViTv2's separable self-attention, linear in the number of patches.
-
-    One projection gives each token a score, a key and a value; the scores are softmaxed over the
-    patches (separately for each pixel offset), the context is the score-weighted sum of the keys,
-    and the output is `out_proj(relu(values) * context)`.
-
-    Shape: `(batch, pixels, patches, dim)` in and out.
-    """
-
-    def build(self, input_shape):
-        dim = input_shape[-1]
-        self.qkv_proj = keras.layers.Dense(1 + 2 * dim, name="qkv_proj")
-        self.qkv_proj.build(input_shape)
-        self.out_proj = keras.layers.Dense(dim, name="out_proj")
-        self.out_proj.build(input_shape)
-
-    def call(self, x):
-        dim = x.shape[-1]
-        qkv = self.qkv_proj(x)
-        scores, keys, values = qkv[..., :1], qkv[..., 1 : 1 + dim], qkv[..., 1 + dim :]
-        scores = softmax(scores, axis=2)
-        context = ops.sum(keys * scores, axis=2, keepdims=True)
-        return self.out_proj(ops.relu(values) * context)
-
-
-@keras.saving.register_keras_serializable(package="kvit")
-class LinearTransformerBlock(keras.layers.Layer):
-    """MobileViTv2's pre-norm transformer block: `SingleGroupNorm`s, `LinearSelfAttention`, SiLU MLP.
-
-    Args:
-        mlp_ratio: float, MLP hidden width over the block width.
-        drop_path_rate: float, stochastic depth of both residual branches.
-
-    Shape: `(batch, pixels, patches, dim)` in and out.
-    """
-
-    def __init__(self, mlp_ratio=2.0, drop_path_rate=0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.mlp_ratio = mlp_ratio
-        self.drop_path_rate = drop_path_rate
-        self.norm1 = SingleGroupNorm(EPSILON, name="norm1")
-        self.attn = LinearSelfAttention(name="attn")
-        self.norm2 = SingleGroupNorm(EPSILON, name="norm2")
-        self.drop_path = DropPath(drop_path_rate)
-
-    def build(self, input_shape):
-        self.mlp = MLP(int(input_shape[-1] * self.mlp_ratio), "silu", name="mlp")
-        for layer in (self.norm1, self.attn, self.norm2, self.mlp):
-            layer.build(input_shape)
-
-    def call(self, x, training=None):
-        x = x + self.drop_path(self.attn(self.norm1(x)), training=training)
-        return x + self.drop_path(self.mlp(self.norm2(x), training=training), training=training)
-
-    def get_config(self):
-        return {**super().get_config(), "mlp_ratio": self.mlp_ratio, "drop_path_rate": self.drop_path_rate}
-
-
-@keras.saving.register_keras_serializable(package="kvit")
 class MobileViTV2Block(keras.layers.Layer):
     """The MobileViTv2 block, timm's `MobileVitV2Block`.
 
@@ -396,6 +304,7 @@ class MobileViTV2Block(keras.layers.Layer):
 
 def MobileViT(
     input_shape=(256, 256, 3),
+    *,
     stem_width=16,
     widths=(16, 24, 48, 64, 80),
     depths=(1, 3, 1, 1, 1),
@@ -465,15 +374,20 @@ def MobileViT(
         )
         for width, depth in zip(transformer_widths, transformer_depths)
     ]
-    return _build(
-        input_shape, input_tensor, include_preprocessing, mean, std, stem_width, widths, depths,
-        expansion_ratio, blocks, head_width, drop_path_rate, dropout_rate, include_top, classes,
-        classifier_activation, pooling, name,
+    body = _body(
+        stem_width=stem_width, widths=widths, depths=depths, expansion_ratio=expansion_ratio, blocks=blocks,
+        head_width=head_width, drop_path_rate=drop_path_rate,
+    )
+    return backbone.functional_model(
+        body, input_shape=input_shape, input_tensor=input_tensor, include_preprocessing=include_preprocessing,
+        mean=mean, std=std, include_top=include_top, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, dropout_rate=check_rate("dropout_rate", dropout_rate), name=name,
     )
 
 
 def MobileViTV2(
     input_shape=(256, 256, 3),
+    *,
     stem_width=32,
     widths=(64, 128, 256, 384, 512),
     depths=(1, 2, 1, 1, 1),
@@ -509,9 +423,9 @@ def MobileViTV2(
         transformer_ratio: float, token width of those blocks over their stage width.
         patch_size: int, side of the square patches.
         mlp_ratio: float, transformer MLP hidden width over its token width.
-        drop_path_rate, dropout_rate, include_top, classes, classifier_activation, pooling,
-        input_tensor, include_preprocessing, mean, std, name: as in `MobileViT`; there is no
-            `final_conv`.
+        drop_path_rate, dropout_rate, include_top, classes, classifier_activation: as in `MobileViT`.
+        pooling, input_tensor, include_preprocessing, mean, std, name: as in `MobileViT`; there is
+            no `final_conv`.
     """
     transformer_depths = check_ints("transformer_depths", transformer_depths)
     transformer_ratio = check_float("transformer_ratio", transformer_ratio)
@@ -533,10 +447,14 @@ def MobileViTV2(
         )
         for width, depth in zip(widths[first:], transformer_depths)
     ]
-    return _build(
-        input_shape, input_tensor, include_preprocessing, mean, std, stem_width, widths, depths,
-        expansion_ratio, blocks, 0, drop_path_rate, dropout_rate, include_top, classes,
-        classifier_activation, pooling, name,
+    body = _body(
+        stem_width=stem_width, widths=widths, depths=depths, expansion_ratio=expansion_ratio, blocks=blocks,
+        head_width=0, drop_path_rate=drop_path_rate,
+    )
+    return backbone.functional_model(
+        body, input_shape=input_shape, input_tensor=input_tensor, include_preprocessing=include_preprocessing,
+        mean=mean, std=std, include_top=include_top, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, dropout_rate=check_rate("dropout_rate", dropout_rate), name=name,
     )
 
 
@@ -547,27 +465,10 @@ def _check_mlp_ratio(mlp_ratio, narrowest):
     return mlp_ratio
 
 
-def _build(
-    input_shape,
-    input_tensor,
-    include_preprocessing,
-    mean,
-    std,
-    stem_width,
-    widths,
-    depths,
-    expansion_ratio,
-    blocks,
-    head_width,
-    drop_path_rate,
-    dropout_rate,
-    include_top,
-    classes,
-    classifier_activation,
-    pooling,
-    name,
-):
-    """The network both versions share; `blocks` makes the MobileViT block of each last stage."""
+def _body(*, stem_width, widths, depths, expansion_ratio, blocks, head_width, drop_path_rate):
+    """The network both versions share, from normalised images to the last map, as a function
+    for `backbone.functional_model`; `blocks` makes the MobileViT block of each last stage. The
+    arguments are checked here, before anything is built."""
     stem_width = check_int("stem_width", stem_width)
     widths = check_ints("widths", widths)
     depths = check_ints("depths", depths)
@@ -575,39 +476,38 @@ def _build(
         raise ValueError(f"`widths` {widths} and `depths` {depths} must have one entry per stage each.")
     expansion_ratio = check_float("expansion_ratio", expansion_ratio)
     drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
-    dropout_rate = check_rate("dropout_rate", dropout_rate)
     if len(blocks) > len(widths):
         raise ValueError(
             f"`widths` {widths} has {len(widths)} stages, fewer than the {len(blocks)} that end in a "
             "transformer (`transformer_depths`)."
         )
-    backbone.check_head(include_top, pooling, classes, classifier_activation)
-    inputs, images = backbone.image_input(input_shape, input_tensor)
-    x = backbone.preprocess(images, include_preprocessing, mean, std)
-    x = ConvNormAct(stem_width, 3, strides=2, epsilon=EPSILON, name="stem")(x)
 
-    # timm spaces the stochastic depth over all blocks, a MobileViT block counting as one.
-    rates = iter(np.linspace(0.0, drop_path_rate, sum(depths) + len(blocks)).tolist())
-    first_transformer_stage = len(widths) - len(blocks)
-    for stage, (width, depth) in enumerate(zip(widths, depths)):
-        for index in range(depth):
-            x = InvertedResidual(
-                width,
-                expansion_ratio,
-                strides=2 if stage > 0 and index == 0 else 1,
-                epsilon=EPSILON,
-                drop_path_rate=next(rates),
-                name=f"stages_{stage}_{index}",
-            )(x)
-        if stage >= first_transformer_stage:
-            block = blocks[stage - first_transformer_stage]
-            x = block(drop_path_rate=next(rates), name=f"stages_{stage}_{depth}")(x)
-    if head_width:
-        x = ConvNormAct(head_width, 1, epsilon=EPSILON, name="final_conv")(x)
-    outputs = backbone.feature_map_output(x, include_top, pooling, classes, classifier_activation, dropout_rate)
-    return keras.Model(inputs, outputs, name=name)
+    def body(x):
+        x = ConvNormAct(stem_width, 3, strides=2, epsilon=EPSILON, name="stem")(x)
+        # timm spaces the stochastic depth over all blocks, a MobileViT block counting as one.
+        rates = iter(np.linspace(0.0, drop_path_rate, sum(depths) + len(blocks)).tolist())
+        first_transformer_stage = len(widths) - len(blocks)
+        for stage, (width, depth) in enumerate(zip(widths, depths)):
+            for index in range(depth):
+                x = InvertedResidual(
+                    width,
+                    expansion_ratio,
+                    strides=2 if stage > 0 and index == 0 else 1,
+                    epsilon=EPSILON,
+                    drop_path_rate=next(rates),
+                    name=f"stages_{stage}_{index}",
+                )(x)
+            if stage >= first_transformer_stage:
+                block = blocks[stage - first_transformer_stage]
+                x = block(drop_path_rate=next(rates), name=f"stages_{stage}_{depth}")(x)
+        if head_width:
+            x = ConvNormAct(head_width, 1, epsilon=EPSILON, name="final_conv")(x)
+        return x
+
+    return body
 
 
+@register_feature_levels
 def feature_levels(model):
     """MobileViT's feature levels (see `kvit.models.feature_extractor`): the stage outputs.
 

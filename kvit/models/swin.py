@@ -19,11 +19,13 @@ import keras
 import numpy as np
 from keras import ops
 
+from kvit.constants import IMAGENET_MEAN, IMAGENET_STD
 from kvit.layers import MLP, DropPath, LayerNorm
 from kvit.layers.window_attention import CosineWindowAttention, WindowAttention
 from kvit.layers.windows import cyclic_shift, shifted_window_mask, window_merge, window_partition
 from kvit.models import backbone
 from kvit.models.arguments import check_bool, check_float, check_int, check_ints, check_rate, is_int
+from kvit.models.features import register_feature_levels
 from kvit.models.timm_layout import conv_kernel, linear_kernel
 
 _SIZES = {
@@ -51,8 +53,6 @@ SWIN_V2_VARIANTS = {
 # without the top.
 HEAD_LAYERS = ("head",)
 EPSILON = 1e-5
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def window_and_shift(size, window_size, shifted):
@@ -239,6 +239,7 @@ class PatchMerging(keras.layers.Layer):
 
 def SwinTransformer(
     input_shape=(224, 224, 3),
+    *,
     patch_size=4,
     embed_dim=96,
     depths=(2, 2, 6, 2),
@@ -282,15 +283,21 @@ def SwinTransformer(
         mean, std: per-channel statistics in [0, 1] units of the weights the model will carry.
         name: model name.
     """
-    return _build(
-        SwinTransformerBlock, {}, False, input_shape, patch_size, embed_dim, depths, num_heads, window_size,
-        mlp_ratio, qkv_bias, drop_path_rate, dropout_rate, include_top, classes, classifier_activation, pooling,
-        input_tensor, include_preprocessing, mean, std, name,
+    body = _body(
+        SwinTransformerBlock, {}, False,
+        input_shape=input_shape, patch_size=patch_size, embed_dim=embed_dim, depths=depths, num_heads=num_heads,
+        window_size=window_size, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path_rate=drop_path_rate,
+    )
+    return backbone.functional_model(
+        body, input_shape=input_shape, input_tensor=input_tensor, include_preprocessing=include_preprocessing,
+        mean=mean, std=std, include_top=include_top, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, dropout_rate=check_rate("dropout_rate", dropout_rate), name=name,
     )
 
 
 def SwinTransformerV2(
     input_shape=(256, 256, 3),
+    *,
     patch_size=4,
     embed_dim=96,
     depths=(2, 2, 6, 2),
@@ -332,39 +339,24 @@ def SwinTransformerV2(
             f"got {pretrained_window_sizes!r}."
         )
     stage_kwargs = [dict(pretrained_window_size=w) for w in pretrained_window_sizes]
-    return _build(
-        SwinTransformerV2Block, stage_kwargs, True, input_shape, patch_size, embed_dim, depths, num_heads,
-        window_size, mlp_ratio, qkv_bias, drop_path_rate, dropout_rate, include_top, classes,
-        classifier_activation, pooling, input_tensor, include_preprocessing, mean, std, name,
+    body = _body(
+        SwinTransformerV2Block, stage_kwargs, True,
+        input_shape=input_shape, patch_size=patch_size, embed_dim=embed_dim, depths=depths, num_heads=num_heads,
+        window_size=window_size, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path_rate=drop_path_rate,
+    )
+    return backbone.functional_model(
+        body, input_shape=input_shape, input_tensor=input_tensor, include_preprocessing=include_preprocessing,
+        mean=mean, std=std, include_top=include_top, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, dropout_rate=check_rate("dropout_rate", dropout_rate), name=name,
     )
 
 
-def _build(
-    block,
-    stage_kwargs,
-    v2,
-    input_shape,
-    patch_size,
-    embed_dim,
-    depths,
-    num_heads,
-    window_size,
-    mlp_ratio,
-    qkv_bias,
-    drop_path_rate,
-    dropout_rate,
-    include_top,
-    classes,
-    classifier_activation,
-    pooling,
-    input_tensor,
-    include_preprocessing,
-    mean,
-    std,
-    name,
-):
-    """The network both versions share; `block` is the block class, `v2` the patch-merging order."""
-    input_shape, patch_size, embed_dim, depths, num_heads, window_size = _check_arguments(
+def _body(block, stage_kwargs, v2, *, input_shape, patch_size, embed_dim, depths, num_heads, window_size,
+          mlp_ratio, qkv_bias, drop_path_rate):
+    """The network both versions share, from normalised images to the final norm's map, as a
+    function for `backbone.functional_model`; `block` is the block class, `v2` the patch-merging
+    order. The arguments are checked here, before anything is built."""
+    _, patch_size, embed_dim, depths, num_heads, window_size = _check_arguments(
         input_shape, patch_size, embed_dim, depths, num_heads, window_size
     )
     mlp_ratio = check_float("mlp_ratio", mlp_ratio)
@@ -372,30 +364,28 @@ def _build(
         raise ValueError(f"`mlp_ratio`={mlp_ratio} leaves the MLP of width {embed_dim} no hidden unit.")
     qkv_bias = check_bool("qkv_bias", qkv_bias)
     drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
-    dropout_rate = check_rate("dropout_rate", dropout_rate)
-    backbone.check_head(include_top, pooling, classes, classifier_activation)
-    inputs, images = backbone.image_input(input_shape, input_tensor)
-    x = backbone.preprocess(images, include_preprocessing, mean, std)
-    x = keras.layers.Conv2D(embed_dim, patch_size, strides=patch_size, name="patch_embed")(x)
-    x = LayerNorm(EPSILON, name="patch_embed_norm")(x)
-    rates = iter(np.linspace(0.0, drop_path_rate, sum(depths)).tolist())
-    for stage, (depth, heads) in enumerate(zip(depths, num_heads)):
-        if stage > 0:
-            x = PatchMerging(embed_dim * 2**stage, reduction_first=v2, name=f"layers_{stage}_downsample")(x)
-        for index in range(depth):
-            x = block(
-                heads,
-                window_size,
-                shifted=index % 2 == 1,
-                mlp_ratio=mlp_ratio,
-                qkv_bias=qkv_bias,
-                drop_path_rate=next(rates),
-                name=f"layers_{stage}_blocks_{index}",
-                **(stage_kwargs[stage] if stage_kwargs else {}),
-            )(x)
-    x = LayerNorm(EPSILON, name="norm")(x)
-    outputs = backbone.feature_map_output(x, include_top, pooling, classes, classifier_activation, dropout_rate)
-    return keras.Model(inputs, outputs, name=name)
+
+    def body(x):
+        x = keras.layers.Conv2D(embed_dim, patch_size, strides=patch_size, name="patch_embed")(x)
+        x = LayerNorm(EPSILON, name="patch_embed_norm")(x)
+        rates = iter(np.linspace(0.0, drop_path_rate, sum(depths)).tolist())
+        for stage, (depth, heads) in enumerate(zip(depths, num_heads)):
+            if stage > 0:
+                x = PatchMerging(embed_dim * 2**stage, reduction_first=v2, name=f"layers_{stage}_downsample")(x)
+            for index in range(depth):
+                x = block(
+                    heads,
+                    window_size,
+                    shifted=index % 2 == 1,
+                    mlp_ratio=mlp_ratio,
+                    qkv_bias=qkv_bias,
+                    drop_path_rate=next(rates),
+                    name=f"layers_{stage}_blocks_{index}",
+                    **(stage_kwargs[stage] if stage_kwargs else {}),
+                )(x)
+        return LayerNorm(EPSILON, name="norm")(x)
+
+    return body
 
 
 def _check_arguments(input_shape, patch_size, embed_dim, depths, num_heads, window_size):
@@ -430,6 +420,7 @@ def _check_arguments(input_shape, patch_size, embed_dim, depths, num_heads, wind
     return input_shape, patch_size, embed_dim, depths, num_heads, tuple(int(w) for w in window_size)
 
 
+@register_feature_levels
 def feature_levels(model):
     """Swin's feature levels (see `kvit.models.feature_extractor`): the four stage outputs.
 

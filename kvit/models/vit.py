@@ -6,6 +6,7 @@ Reference: `timm/models/vision_transformer.py` and `timm/models/deit.py`.
 import keras
 import numpy as np
 
+from kvit.constants import INCEPTION_MEAN, INCEPTION_STD
 from kvit.layers import (
     LayerNorm,
     PatchEmbedding,
@@ -17,6 +18,7 @@ from kvit.layers import (
 )
 from kvit.models import backbone
 from kvit.models.arguments import check_bool, check_choice, check_float, check_int, check_rate
+from kvit.models.features import register_feature_levels
 from kvit.models.timm_layout import conv_kernel, linear_kernel
 
 # Widths, depths and heads of timm's `vit_{tiny,small,base,large,huge}_patch*`.
@@ -46,6 +48,7 @@ def vit_config(variant, patch_size):
 
 def ViT(
     input_shape=(224, 224, 3),
+    *,
     patch_size=16,
     width=768,
     depth=12,
@@ -62,8 +65,8 @@ def ViT(
     pooling=None,
     input_tensor=None,
     include_preprocessing=True,
-    mean=(0.5, 0.5, 0.5),
-    std=(0.5, 0.5, 0.5),
+    mean=INCEPTION_MEAN,
+    std=INCEPTION_STD,
     name="vit",
 ):
     """Builds a Vision Transformer (or a distilled DeiT) as a functional `keras.Model`.
@@ -106,43 +109,43 @@ def ViT(
     distilled = check_bool("distilled", distilled)
     drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
     dropout_rate = check_rate("dropout_rate", dropout_rate)
-    backbone.check_head(include_top, pooling, classes, classifier_activation)
-    inputs, images = backbone.image_input(input_shape, input_tensor)
-    x = backbone.preprocess(images, include_preprocessing, mean, std)
     patch_embed = PatchEmbedding(width, patch_size, name="patch_embed")
-    x = patch_embed(x)
     num_prefix_tokens = 2 if distilled else 1
-    x = PrefixTokens(num_prefix_tokens, name="prefix_tokens")(x)
-    x = PositionEmbedding(patch_embed.grid_size, num_prefix_tokens, name="pos_embed")(x)
-    x = keras.layers.Dropout(dropout_rate, name="pos_drop")(x)
-    for i, rate in enumerate(np.linspace(0.0, drop_path_rate, depth)):
-        x = TransformerBlock(
-            num_heads,
-            mlp_ratio,
-            qkv_bias,
-            epsilon=LAYER_NORM_EPSILON,
-            drop_path_rate=float(rate),
-            dropout_rate=dropout_rate,
-            name=f"blocks_{i}",
-        )(x)
-    if global_pool == "token":
-        x = LayerNorm(LAYER_NORM_EPSILON, name="norm")(x)
 
-    if not include_top:
-        grid = TokensToGrid(patch_embed.grid_size, num_prefix_tokens, name="grid")(x)
-        outputs = backbone.pool(grid, pooling)
-    elif distilled:
-        head = _head(TokenPooling("token", 0, name="pool"), x, classes, dropout_rate, "head")
-        head_dist = _head(TokenPooling("token", 1, name="pool_dist"), x, classes, dropout_rate, "head_dist")
-        logits = keras.layers.Average(name="distilled_logits")([head, head_dist])
-        outputs = backbone.activation(logits, classifier_activation)
-    else:
-        pooled = TokenPooling(global_pool, num_prefix_tokens=num_prefix_tokens, name="pool")(x)
+    def body(x):
+        x = PrefixTokens(num_prefix_tokens, name="prefix_tokens")(patch_embed(x))
+        x = PositionEmbedding(patch_embed.grid_size, num_prefix_tokens, name="pos_embed")(x)
+        x = keras.layers.Dropout(dropout_rate, name="pos_drop")(x)
+        for i, rate in enumerate(np.linspace(0.0, drop_path_rate, depth)):
+            x = TransformerBlock(
+                num_heads,
+                mlp_ratio,
+                qkv_bias,
+                epsilon=LAYER_NORM_EPSILON,
+                drop_path_rate=float(rate),
+                dropout_rate=dropout_rate,
+                name=f"blocks_{i}",
+            )(x)
+        return LayerNorm(LAYER_NORM_EPSILON, name="norm")(x) if global_pool == "token" else x
+
+    def feature_map(tokens):
+        return TokensToGrid(patch_embed.grid_size, num_prefix_tokens, name="grid")(tokens)
+
+    def top(tokens, classes):
+        if distilled:
+            head = _head(TokenPooling("token", 0, name="pool"), tokens, classes, dropout_rate, "head")
+            head_dist = _head(TokenPooling("token", 1, name="pool_dist"), tokens, classes, dropout_rate, "head_dist")
+            return keras.layers.Average(name="distilled_logits")([head, head_dist])
+        pooled = TokenPooling(global_pool, num_prefix_tokens=num_prefix_tokens, name="pool")(tokens)
         if global_pool == "avg":
             pooled = LayerNorm(LAYER_NORM_EPSILON, name="fc_norm")(pooled)
-        logits = _head(None, pooled, classes, dropout_rate, "head")
-        outputs = backbone.activation(logits, classifier_activation)
-    return keras.Model(inputs, outputs, name=name)
+        return _head(None, pooled, classes, dropout_rate, "head")
+
+    return backbone.functional_model(
+        body, input_shape=input_shape, input_tensor=input_tensor, include_preprocessing=include_preprocessing,
+        mean=mean, std=std, include_top=include_top, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, feature_map=feature_map, top=top, name=name,
+    )
 
 
 def _head(pooling_layer, x, classes, dropout_rate, name):
@@ -165,6 +168,7 @@ def distillation_outputs(model):
     return keras.Model(model.inputs, heads, name=f"{model.name}_distillation")
 
 
+@register_feature_levels
 def feature_levels(model):
     """ViT's feature levels (see `kvit.models.feature_extractor`): every block's output on the grid.
 

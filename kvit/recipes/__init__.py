@@ -9,5 +9,23 @@ timm's evaluation crop); `augment` holds DeiT's augmentation from Keras' own lay
 backend.
 """
 
-from kvit.recipes import augment, checkpoint, data, digits, layer_decay, multiscale, optimizers, pipeline, predict, segmentation, transforms
+from kvit.recipes import (
+    augment,
+    checkpoint,
+    config,
+    data,
+    distillation,
+    distribute,
+    layer_decay,
+    multiscale,
+    optimizers,
+    pipeline,
+    predict,
+    pretrain,
+    quickstart,
+    sam,
+    segmentation,
+    train,
+    transforms,
+)
 from kvit.recipes.transforms import eval_transform

@@ -67,7 +67,7 @@ def load_source(source, split="train", data_dir=None, classes=None, image_key="i
 
     Args:
         source: one of
-            - `"digits"`: the handwritten digits shipped with scikit-learn (`kvit.recipes.digits`),
+            - `"digits"`: the handwritten digits shipped with scikit-learn (`kvit.datasets.load_digits`),
               8x8 grey images, splits `"train"` and `"test"` (stratified, seeded);
             - a tensorflow-datasets name, optionally prefixed `"tfds:"` (`"imagenet2012"`,
               `"tfds:cifar10"`), already prepared in `data_dir`;
@@ -157,7 +157,7 @@ def _arrays(images, labels, classes, name):
 
 
 def _digits(split):
-    from kvit.recipes.digits import load_digits
+    from kvit.datasets import load_digits
 
     splits = dict(zip(("train", "test"), load_digits(image_size=8)))
     split = "test" if split == "auto" else split

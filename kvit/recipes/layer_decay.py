@@ -7,17 +7,39 @@ block `i` (from 0) gets `lr * decay ** (depth - i)`, the patch embedding, class 
 embedding `decay ** (depth + 1)`, the head 1: timm's `param_groups_layer_decay` with its ViT
 `group_matcher`, and MAE's `lr_decay.py`.
 
-Blocks are found by the paths of the variables: a top-level layer whose name matches
-`block_pattern` is a block. The default covers kvit's families: ViT's `blocks_{i}`, MobileViT's
-`stages_{s}_{b}` (every block of every stage its own depth, timm's fine-grained grouping), and
-`layers_{s}/blocks_{b}` or `stages_{s}/blocks_{b}` for families whose stages hold their blocks
-(Swin, EfficientViT); give another pattern for another layout.
+Blocks are found by the paths of the variables, as timm's `group_matcher`s find them: a variable
+whose path starts with a match of `block_pattern` is in a block, and the pattern's groups name the
+block (a group that takes no part reads as `"0"`; a pattern without groups names it by the matched
+text). Blocks take depths in the order the model runs them. The default has one alternative per
+layout of kvit's families:
+
+- `blocks_{i}`: ViT, DeiT, the MAE encoder and its classifier (`kvit.models.mae_classifier`);
+- `layers_{s}_blocks_{b}` and `layers_{s}_downsample`: Swin V1 and V2, whose patch merging opens
+  stage `s` and is named as that stage's block 0, so it learns at the rate of the block it feeds
+  (timm's Swin `group_matcher`);
+- `stages_{s}_{b}`: MobileViT v1/v2 and EfficientViT, every block of every stage its own depth
+  (timm's fine-grained grouping), the strided block that opens a stage included.
+
+The rest is stem or top: a patch embedding, tokens, a position embedding, a convolutional stem
+(EfficientViT's with its residual blocks, timm's `stem` group) before the blocks; the final norm,
+MobileViT's `final_conv`, the head after them. timm groups the final norm and `final_conv` with
+the last block; they learn at the head's full rate here, as in MAE's `lr_decay.py`. Give another
+pattern for another layout; a variable outside the blocks between two of them raises, as its
+depth would be a guess.
 """
 
 import re
 
-# A block is the longest such prefix of a variable path.
-BLOCK_PATTERN = r"^(?:(?:layers|stages)_\d+/blocks_\d+|blocks_\d+|stages_\d+_\d+|(?:layers|stages)_\d+)(?=/)"
+# ViT's `blocks_{i}`; Swin's `layers_{s}_blocks_{b}`, and its `layers_{s}_downsample` named as
+# block `(s, 0)`; the hybrids' `stages_{s}_{b}`.
+BLOCK_PATTERN = r"^(?:blocks_(\d+)|layers_(\d+)_(?:blocks_(\d+)|downsample)|stages_(\d+)_(\d+))(?=/)"
+
+
+def _block_name(match):
+    """The name of the block a `block_pattern` match found: its groups, else its text."""
+    if not match.re.groups:
+        return match.group(0)
+    return tuple(group or "0" for group in match.groups())
 
 
 def layer_depths(model, block_pattern=BLOCK_PATTERN):
@@ -27,26 +49,30 @@ def layer_depths(model, block_pattern=BLOCK_PATTERN):
         `(depths, top)`: depths from 0 (the stem) to `top` (what follows the last block).
     """
     pattern = re.compile(block_pattern)
-    blocks, keys = [], []
-    for variable in model.trainable_variables:
-        match = pattern.match(variable.path)
-        key = match.group(0) if match else None
-        if key is not None and key not in blocks:
-            blocks.append(key)
-        keys.append((variable.path, key))
+    paths = [variable.path for variable in model.trainable_variables]
+    matches = [pattern.match(path) for path in paths]
+    blocks = {}  # block name -> depth, in the order the model runs them
+    for match in matches:
+        if match:
+            blocks.setdefault(_block_name(match), len(blocks) + 1)
     if not blocks:
         raise ValueError(
             f"`model` {model.name!r} has no variables in blocks matching `block_pattern` "
             f"{block_pattern!r}, so layer-wise decay cannot tell its depths."
         )
+    in_blocks = [index for index, match in enumerate(matches) if match]
+    first, last = in_blocks[0], in_blocks[-1]
+    between = [path for path, match in zip(paths[first:last], matches[first:last]) if not match]
+    if between:
+        raise ValueError(
+            f"`model` {model.name!r} has variables between its blocks that `block_pattern` "
+            f"{block_pattern!r} puts in none, e.g. {between[:3]}; give a pattern that names their block."
+        )
     top = len(blocks) + 1
-    depths, seen_block = {}, False
-    for path, key in keys:
-        if key is not None:
-            seen_block = True
-            depths[path] = blocks.index(key) + 1
-        else:
-            depths[path] = top if seen_block else 0
+    depths = {
+        path: blocks[_block_name(match)] if match else (0 if index < first else top)
+        for index, (path, match) in enumerate(zip(paths, matches))
+    }
     return depths, top
 
 
@@ -56,7 +82,8 @@ def layer_decay_multipliers(model, decay, block_pattern=BLOCK_PATTERN):
     Args:
         model: a built Keras model.
         decay: float in (0, 1], e.g. 0.65 for MAE's ViT-B fine-tuning, 0.75 for ViT-L.
-        block_pattern: regex whose match at the start of a variable path names its block.
+        block_pattern: regex whose match at the start of a variable path names its block (see
+            the module docstring).
     """
     if not 0.0 < decay <= 1.0:
         raise ValueError(f"`decay` must be in (0, 1], got {decay!r}.")

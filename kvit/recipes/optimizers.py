@@ -8,10 +8,11 @@ fused Adam kernels. Everything is a Keras optimizer or schedule, serialisable an
 the optimizer's state, so a resumed run continues its schedule at the step it stopped.
 """
 
-import math
 import re
 
 import keras
+
+from kvit import fast_paths
 
 # Names of variables that carry no weight decay besides every 1-D one (norm scales and shifts,
 # biases): class/distillation tokens, position embeddings, Swin's relative position bias tables,
@@ -73,14 +74,10 @@ class AdamW(keras.optimizers.AdamW):
     update, which groups variables by multiplier). Adam's update does not
     change when the gradient is scaled, so scaling gradients instead would do nothing.
 
-    On PyTorch the update runs as `torch.optim.adamw.adamw(fused=True)`, one pass over each
-    variable, instead of Keras' chain of elementwise ops, each allocating a temporary as large as
-    the variable: that chain took about 4 s of a 7.6 s MAE ViT-L/16 step on 2 CPU cores
-    (`benchmarks/mae_speed.py`). The arithmetic is Keras': the same decoupled decay, and Keras'
-    epsilon, added to `sqrt(v)` before the bias correction, passed to torch (which adds it after)
-    as `epsilon / sqrt(1 - beta_2 ** t)`. On TensorFlow each variable's Adam step is one
-    `ResourceApplyAdam` (Keras' arithmetic, which came from it) instead of about ten ops, which the
-    graph runs one by one without XLA. JAX compiles Keras' update as it is.
+    On PyTorch the update runs as torch's fused AdamW, one pass over each variable
+    (`kvit.fast_paths.torch_fused_adamw`); on TensorFlow each variable's Adam step is one
+    `ResourceApplyAdam` (`kvit.fast_paths.tensorflow_apply_adam`). Both keep Keras' arithmetic.
+    JAX compiles Keras' update as it is.
 
     Args:
         lr_multipliers: dict `{variable path: float}`, e.g. from
@@ -101,36 +98,27 @@ class AdamW(keras.optimizers.AdamW):
         return
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        if keras.backend.backend() != "torch" or self.amsgrad:
+        if not fast_paths.use_torch_fused_adamw(self.amsgrad):
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
-        import torch
-        from torch.optim import adamw as torch_adamw
-
-        step = int(self.iterations) + 1
-        groups = {}
+        groups = {}  # one fused call per (multiplier, decays): torch takes one rate per call
         for grad, variable in zip(grads, trainable_variables):
             index = self._get_variable_index(variable)
             decays = self.weight_decay is not None and self._use_weight_decay(variable)
             groups.setdefault((self._multipliers[index], decays), []).append((grad, variable.value, index))
-        with torch.no_grad():
-            for (multiplier, decays), members in groups.items():
-                torch_adamw.adamw(
-                    [value for _, value, _ in members],
-                    [grad for grad, _, _ in members],
-                    [self._momentums[index].value for _, _, index in members],
-                    [self._velocities[index].value for _, _, index in members],
-                    [],
-                    # torch counts steps per tensor and adds one before the update.
-                    [torch.full((), step - 1.0, device=value.device) for _, value, _ in members],
-                    fused=True,
-                    amsgrad=False,
-                    beta1=self.beta_1,
-                    beta2=self.beta_2,
-                    lr=float(learning_rate) * multiplier,
-                    weight_decay=self.weight_decay if decays else 0.0,
-                    eps=self.epsilon / math.sqrt(1 - self.beta_2**step),
-                    maximize=False,
-                )
+        step = int(self.iterations) + 1
+        for (multiplier, decays), members in groups.items():
+            fast_paths.torch_fused_adamw(
+                [value for _, value, _ in members],
+                [grad for grad, _, _ in members],
+                [self._momentums[index].value for _, _, index in members],
+                [self._velocities[index].value for _, _, index in members],
+                step=step,
+                learning_rate=float(learning_rate) * multiplier,
+                weight_decay=self.weight_decay if decays else 0.0,
+                beta_1=self.beta_1,
+                beta_2=self.beta_2,
+                epsilon=self.epsilon,
+            )
 
     def update_step(self, gradient, variable, learning_rate):
         multiplier = self._multipliers[self._get_variable_index(variable)]
@@ -139,32 +127,21 @@ class AdamW(keras.optimizers.AdamW):
         if self.weight_decay is not None and self._use_weight_decay(variable):
             decay = keras.ops.cast(learning_rate, variable.dtype) * keras.ops.cast(self.weight_decay, variable.dtype)
             self.assign_sub(variable, keras.ops.multiply(variable, decay))
-        if keras.backend.backend() == "tensorflow" and not self.amsgrad:
-            self._tensorflow_adam_step(gradient, variable, learning_rate)
+        if fast_paths.use_tensorflow_apply_adam(gradient, self.amsgrad):
+            index = self._get_variable_index(variable)
+            fast_paths.tensorflow_apply_adam(
+                variable,
+                gradient,
+                self._momentums[index],
+                self._velocities[index],
+                step=self.iterations + 1,
+                learning_rate=learning_rate,
+                beta_1=self.beta_1,
+                beta_2=self.beta_2,
+                epsilon=self.epsilon,
+            )
         else:
             super().update_step(gradient, variable, learning_rate)
-
-    def _tensorflow_adam_step(self, gradient, variable, learning_rate):
-        import tensorflow as tf
-
-        if isinstance(gradient, tf.IndexedSlices):
-            return super().update_step(gradient, variable, learning_rate)
-        index = self._get_variable_index(variable)
-        dtype = variable.dtype
-        step = tf.cast(self.iterations + 1, dtype)
-        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-        tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle,
-            m=self._momentums[index].value.handle,
-            v=self._velocities[index].value.handle,
-            beta1_power=tf.pow(beta_1, step),
-            beta2_power=tf.pow(beta_2, step),
-            lr=tf.cast(learning_rate, dtype),
-            beta1=beta_1,
-            beta2=beta_2,
-            epsilon=tf.cast(self.epsilon, dtype),
-            grad=tf.cast(gradient, dtype),
-        )
 
     def get_config(self):
         return {**super().get_config(), "lr_multipliers": self.lr_multipliers}

@@ -16,6 +16,7 @@ Keras augmentation layers (which keep random state) run in order, one call at a 
 import keras
 import tensorflow as tf
 
+from kvit.constants import DEFAULT_CROP_PCT
 from kvit.recipes import transforms
 from kvit.recipes.data import Source, load_source
 from kvit.recipes.multiscale import multiscale_batches
@@ -131,7 +132,7 @@ def eval_pipeline(
     batch_size,
     image_size,
     *,
-    crop_pct=0.875,
+    crop_pct=DEFAULT_CROP_PCT,
     interpolation="bicubic",
     channels=3,
     one_hot=False,

@@ -9,10 +9,10 @@ import tensorflow as tf
 from kvit import applications
 from kvit.applications.application import preset_for
 from kvit.applications.imagenet import NUM_CLASSES
+from kvit.constants import DEFAULT_CROP_PCT
 from kvit.recipes.transforms import decode_image, eval_transform
 
 # timm's defaults, for models that carry no preset (a `.tflite`, a `.keras` of one's own).
-DEFAULT_CROP_PCT = 0.875
 DEFAULT_INTERPOLATION = "bicubic"
 
 
@@ -35,7 +35,7 @@ class Classifier:
     def __init__(self, model, weights="imagenet", crop_pct=None, interpolation=None, num_threads=None):
         preset = None
         self.interpreter = self.model = None
-        if isinstance(model, str) and model in applications.APPLICATIONS:
+        if isinstance(model, str) and model in applications.names(applications.registry.CLASSIFICATION):
             self.model = applications.get(model, weights=weights)
             preset = applications.PRESETS[model]
             shape = tuple(self.model.inputs[0].shape[1:])
@@ -54,7 +54,7 @@ class Classifier:
                 preset = _preset_named(self.model.name)
         else:
             raise ValueError(
-                f"`model` must be an application name ({', '.join(sorted(applications.APPLICATIONS))}) "
+                f"`model` must be an application name ({', '.join(applications.names(applications.registry.CLASSIFICATION))}) "
                 f"or the path of a .keras or .tflite file, got {model!r}."
             )
         if len(shape) != 3 or None in shape or shape[-1] not in (1, 3):

@@ -27,6 +27,7 @@ import os
 import keras
 import numpy as np
 
+from kvit.constants import DEFAULT_CROP_PCT
 from kvit.files import atomic_write, replacing
 from kvit.recipes import config, pipeline
 from kvit.recipes import train as recipes
@@ -137,7 +138,6 @@ def build_mae(recipe):
     """The recipe's MAE: `model.name` is an MAE constructor (`"MAEViTB16"`, which takes official
     `model.weights`), a ViT application (`"ViTB16"`) or `"ViT"` with builder `model.args`."""
     from kvit import applications, models
-    from kvit.applications import mae as mae_applications
     from kvit.models import vit
 
     m, settings = recipe.model, dataclasses.asdict(recipe.mae)
@@ -146,9 +146,10 @@ def build_mae(recipe):
     if m.drop_path_rate:
         kwargs["drop_path_rate"] = m.drop_path_rate
     weights = m.weights or None
-    if m.name in mae_applications.PRESETS:
+    autoencoders = applications.names(applications.registry.MAE_PRETRAINING)
+    if m.name in autoencoders:
         return getattr(applications, m.name)(weights=weights, input_shape=shape, seed=recipe.run.seed, **settings, **kwargs)
-    if m.name in applications.APPLICATIONS:
+    if m.name in applications.names(applications.registry.CLASSIFICATION):
         encoder = applications.get(m.name, include_top=False, input_shape=shape, weights=weights, **kwargs)
     elif m.name == "ViT":
         encoder = models.ViT(input_shape=shape, include_top=False, **kwargs)
@@ -156,7 +157,7 @@ def build_mae(recipe):
     else:
         raise ValueError(
             f"`model.name` {m.name!r} cannot be an MAE encoder: use an MAE constructor "
-            f"({sorted(mae_applications.PRESETS)}), a ViT application or 'ViT'."
+            f"({autoencoders}), a ViT application or 'ViT'."
         )
     try:
         return models.MAE(encoder, seed=recipe.run.seed, **settings)
@@ -176,13 +177,11 @@ def pretrain_pipeline(recipe, source):
 
 def held_out_pipeline(recipe, source):
     """The evaluation transform of `source`'s images, in order (`pipeline.eval_pipeline`, no labels)."""
-    from kvit.applications import mae as mae_applications
-
     d = recipe.data
-    preset = recipes.preset_of(recipe) or mae_applications.PRESETS.get(recipe.model.name, {})
+    preset = recipes.preset_of(recipe)
     return pipeline.eval_pipeline(
         source, d.eval_batch_size, recipe.model.image_size,
-        crop_pct=d.eval_crop_pct or preset.get("crop_pct", recipes.DEFAULT_CROP_PCT),
+        crop_pct=d.eval_crop_pct or preset.get("crop_pct", DEFAULT_CROP_PCT),
         interpolation=d.eval_interpolation or preset.get("interpolation", "bicubic"),
         channels=recipe.model.channels, labels=False,
     )

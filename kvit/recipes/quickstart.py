@@ -4,7 +4,7 @@ held out, save it, then ship it: convert it to TFLite for phones, score and time
 import os
 
 from kvit.recipes import train as recipes
-from kvit.recipes.digits import load_digits
+from kvit.datasets import load_digits
 
 IMAGE_SIZE = 32
 
@@ -36,7 +36,7 @@ def train(output_dir="kvit-quickstart", epochs=30, seed=0, verbose=1):
 PHONE_MODES = ("float32", "dynamic", "int8", "mixed")
 
 
-def phone_step(result, output_dir="kvit-quickstart", num_threads=None, runs=50):
+def phone_step(result, output_dir="kvit-quickstart", num_threads=None, runs=50, verbose=False):
     """Converts the trained quickstart model for phones and measures each conversion.
 
     Each of `PHONE_MODES` is converted (int8 and mixed calibrated on the first 200 training digits),
@@ -48,6 +48,7 @@ def phone_step(result, output_dir="kvit-quickstart", num_threads=None, runs=50):
         output_dir: folder the `.tflite` files are written to.
         num_threads: int, interpreter threads; None uses every available core.
         runs: int, timed invocations per model.
+        verbose: bool, show the converter's native log lines.
 
     Returns:
         A list of rows, one per mode: dicts with `mode`, `path`, `size_kb`, `accuracy` (held-out
@@ -62,7 +63,11 @@ def phone_step(result, output_dir="kvit-quickstart", num_threads=None, runs=50):
     for mode in PHONE_MODES:
         path = os.path.join(output_dir, f"quickstart_vit_{mode}.tflite")
         content = tflite.convert(
-            model, path, quantization=mode, representative_data=x_train if mode in tflite.CALIBRATED_MODES else None
+            model,
+            path,
+            quantization=mode,
+            representative_data=x_train if mode in tflite.CALIBRATED_MODES else None,
+            verbose=verbose,
         )
         scores = tflite.evaluate(path, x_test, y_test, keras_model=model, num_threads=num_threads)
         timing = tflite.benchmark(path, num_threads=num_threads, runs=runs, runtimes=("xnnpack",))

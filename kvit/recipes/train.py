@@ -25,6 +25,7 @@ import time
 
 import keras
 
+from kvit.constants import DEFAULT_CROP_PCT
 from kvit.files import atomic_write, replacing
 from kvit.recipes import augment, config, distribute, optimizers, pipeline
 from kvit.recipes.checkpoint import BestModel, TrainingCheckpoint, read_state
@@ -33,7 +34,6 @@ from kvit.recipes.distillation import Distiller, logits_model
 from kvit.recipes.multiscale import multiscale_schedule
 from kvit.recipes.sam import SAM
 
-DEFAULT_CROP_PCT = 0.875
 
 
 @dataclasses.dataclass
@@ -276,6 +276,7 @@ def timed_fit(model, recipe, train_data, eval_data, initial_epoch, callbacks, ve
         validation_data=eval_data if recipe.run.validate == "epoch" else None,
         callbacks=callbacks,
         verbose=verbose,
+        shuffle=False,  # the pipeline shuffles; Keras would only warn that it ignores True
     )
     return history, time.perf_counter() - start
 
@@ -339,7 +340,8 @@ def build_model(recipe, num_classes):
     kwargs = dict(m.args)
     if m.drop_path_rate:
         kwargs["drop_path_rate"] = m.drop_path_rate
-    if m.name in applications.APPLICATIONS:
+    classifiers = applications.names(applications.registry.CLASSIFICATION)
+    if m.name in classifiers:
         return applications.get(
             m.name, input_shape=shape, classes=num_classes, weights=m.weights or None,
             classifier_activation="softmax", **kwargs,
@@ -347,7 +349,7 @@ def build_model(recipe, num_classes):
     builder = getattr(models, m.name, None)
     if builder is None or not callable(builder) or "classes" not in inspect.signature(builder).parameters:
         raise ValueError(
-            f"Unknown `model.name` {m.name!r}: not a kvit.applications name ({sorted(applications.APPLICATIONS)}) "
+            f"Unknown `model.name` {m.name!r}: not a kvit.applications classifier ({classifiers}) "
             "nor a kvit.models builder (e.g. 'ViT', 'MobileViT')."
         )
     model = builder(input_shape=shape, classes=num_classes, classifier_activation="softmax", **kwargs)
@@ -375,7 +377,7 @@ def load_teacher(recipe):
         if not os.path.isfile(teacher):
             raise ValueError(f"`distill.teacher` {teacher!r}: no such file.")
         return keras.saving.load_model(teacher, compile=False, safe_mode=True)
-    if teacher in applications.APPLICATIONS:
+    if teacher in applications.names(applications.registry.CLASSIFICATION):
         return applications.get(teacher, weights=recipe.distill.teacher_weights or "imagenet")
     raise ValueError(f"`distill.teacher` must be a .keras file or an application name, got {teacher!r}.")
 

@@ -10,6 +10,8 @@ import math
 
 import tensorflow as tf
 
+from kvit.constants import DEFAULT_CROP_PCT
+
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "area")
 
 
@@ -82,7 +84,7 @@ def random_flip(image, seed, probability=0.5):
     return tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
 
 
-def eval_transform(image, size, crop_pct=0.875, interpolation="bicubic"):
+def eval_transform(image, size, crop_pct=DEFAULT_CROP_PCT, interpolation="bicubic"):
     """timm's evaluation transform: resize the shorter side to `size / crop_pct`, then center-crop `size`.
 
     As timm's `transforms_imagenet_eval` with `crop_mode="center"` does through torchvision: the

@@ -22,7 +22,7 @@ def representative_images(data, input_shape, limit=200):
             - the path of a folder of image files (`.png`, `.jpg`, ..., searched recursively, in
               sorted order), resized bilinearly to the input;
             - `"digits"`: the training split of scikit-learn's handwritten digits
-              (`kvit.recipes.digits`), resized bilinearly to the input and repeated over its
+              (`kvit.datasets.load_digits`), resized bilinearly to the input and repeated over its
               channels; the held-out split stays unseen for evaluation.
         input_shape: `(height, width, channels)` of the model.
         limit: int, at most this many images are kept, the first ones.
@@ -79,7 +79,7 @@ def _checked(images, input_shape):
 def _digits(input_shape, limit):
     import tensorflow as tf
 
-    from kvit.recipes.digits import load_digits
+    from kvit.datasets import load_digits
 
     (images, _), _ = load_digits(image_size=8)
     images = tf.image.resize(images[:limit], input_shape[:2], method="bilinear").numpy()

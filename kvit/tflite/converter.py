@@ -29,6 +29,7 @@ import numpy as np
 
 from kvit.files import atomic_write
 from kvit.models.arguments import check_bool, is_int
+from kvit.native_stderr import quiet
 from kvit.tflite.calibration import representative_images
 from kvit.tflite.flatbuffer import inspect_model
 from kvit.tflite.interpreter import Interpreter, trust
@@ -89,6 +90,7 @@ def convert(
     per_channel=True,
     input_shape=None,
     calibration_size=200,
+    verbose=False,
 ):
     """Converts a Keras image model to a TFLite (LiteRT) flatbuffer of builtin ops only.
 
@@ -132,6 +134,9 @@ def convert(
         per_channel: bool, per-channel weight scales (default) or one scale per tensor.
         input_shape: `(height, width, channels)`, needed only when the model's is not static.
         calibration_size: int, the most calibration images used.
+        verbose: bool, show what the converter's native code writes to stderr (its
+            `fully_quantize: 0, inference_type: 6, ...` lines); by default it is shown only if
+            the conversion fails.
 
     Returns:
         The `.tflite` model as bytes. `output_path` is written atomically: a reader (or a later
@@ -178,11 +183,12 @@ def convert(
             raise ValueError(
                 f"`representative_data` has {len(images)} images, fewer than `batch_size`={batch_size}."
             )
-    if keras.backend.backend() == "tensorflow":
-        content = convert_with_tensorflow(keras_model, settings, images)
-    else:
-        content = _convert_in_worker(keras_model, path, settings, images)
-    _check_runs(content)
+    with quiet(check_bool("verbose", verbose)):
+        if keras.backend.backend() == "tensorflow":
+            content = convert_with_tensorflow(keras_model, settings, images)
+        else:
+            content = _convert_in_worker(keras_model, path, settings, images)
+        _check_runs(content)
     if output_path is not None:
         atomic_write(output_path, content)
     return content

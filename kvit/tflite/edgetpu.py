@@ -23,9 +23,8 @@ import collections
 import dataclasses
 
 import numpy as np
-from ai_edge_litert import schema_py_generated as schema
 
-from kvit.tflite.flatbuffer import inspect_model
+from kvit.tflite.flatbuffer import inspect_model, schema
 
 INTEGER_TYPES = ("int8", "uint8")
 # Ops the published table lists without a limitation. Ops with one are the keys of `_RULES`.
@@ -186,7 +185,7 @@ def _non_unit(shape):
 
 
 def _no_fused_activation(op):
-    if op.options.fusedActivationFunction != schema.ActivationFunctionType.NONE:
+    if op.options.fusedActivationFunction != schema().ActivationFunctionType.NONE:
         return ["has a fused activation, which the Edge TPU does not support on this op"]
     return []
 
@@ -204,7 +203,7 @@ def _concatenation(op):
 
 def _fully_connected(op):
     problems = []
-    if op.options.weightsFormat != schema.FullyConnectedOptionsWeightsFormat.DEFAULT:
+    if op.options.weightsFormat != schema().FullyConnectedOptionsWeightsFormat.DEFAULT:
         problems.append("uses shuffled weights; only the default format is supported")
     if len(_non_unit(op.outputs[0].shape)) > 1:
         problems.append(

@@ -5,19 +5,32 @@ so a large model's weights are viewed in place, never copied into Python lists.
 """
 
 import dataclasses
+import functools
 import os
 
 import numpy as np
-from ai_edge_litert import schema_py_generated as schema
 
-OPERATOR_NAMES = {
-    code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")
-}
-TENSOR_TYPES = {
-    code: name.lower() for name, code in vars(schema.TensorType).items() if not name.startswith("_")
-}
+from kvit.tflite.litert import litert_module
+
 FLOAT_TYPES = ("float16", "float32", "float64", "bfloat16")
 _FILE_IDENTIFIER = b"TFL3"
+
+
+def schema():
+    """LiteRT's flatbuffer schema module."""
+    return litert_module("schema_py_generated")
+
+
+@functools.cache
+def operator_names():
+    """`{builtin operator code: name}`, e.g. `{9: "FULLY_CONNECTED"}`."""
+    return {code: name for name, code in vars(schema().BuiltinOperator).items() if not name.startswith("_")}
+
+
+@functools.cache
+def tensor_types():
+    """`{tensor type code: NumPy-style name}`, e.g. `{0: "float32"}`."""
+    return {code: name.lower() for name, code in vars(schema().TensorType).items() if not name.startswith("_")}
 
 
 def read_model(model, argument="model"):
@@ -148,8 +161,9 @@ def inspect_model(model, argument="model"):
         argument: the caller's argument name, used in error messages.
     """
     content = read_model(model, argument)
+    schema_module = schema()
     try:
-        root = schema.Model.GetRootAs(content, 0)
+        root = schema_module.Model.GetRootAs(content, 0)
         subgraph = root.Subgraphs(0)
         codes = [_operator_type(root.OperatorCodes(i)) for i in range(root.OperatorCodesLength())]
         tensors = [_tensor(root, subgraph, i, content) for i in range(subgraph.TensorsLength())]
@@ -165,7 +179,7 @@ def inspect_model(model, argument="model"):
                     custom=custom,
                     inputs=tuple(tensors[j] for j in op.InputsAsNumpy() if j >= 0),
                     outputs=tuple(tensors[j] for j in op.OutputsAsNumpy()),
-                    options=schema.OperatorT.InitFromObj(op).builtinOptions,
+                    options=schema_module.OperatorT.InitFromObj(op).builtinOptions,
                 )
             )
         return Graph(
@@ -180,9 +194,9 @@ def inspect_model(model, argument="model"):
 
 def _operator_type(code):
     builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-    if builtin == schema.BuiltinOperator.CUSTOM:
+    if builtin == schema().BuiltinOperator.CUSTOM:
         return code.CustomCode().decode(), code.Version(), True
-    return OPERATOR_NAMES.get(builtin, f"BUILTIN_{builtin}"), code.Version(), False
+    return operator_names().get(builtin, f"BUILTIN_{builtin}"), code.Version(), False
 
 
 def _tensor(root, subgraph, index, content):
@@ -190,7 +204,7 @@ def _tensor(root, subgraph, index, content):
     shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
     signature = tensor.ShapeSignatureAsNumpy() if tensor.ShapeSignatureLength() else ()
     quantization = tensor.Quantization()
-    dtype = TENSOR_TYPES.get(tensor.Type(), f"type_{tensor.Type()}")
+    dtype = tensor_types().get(tensor.Type(), f"type_{tensor.Type()}")
     return Tensor(
         index=index,
         name=tensor.Name().decode(),

@@ -8,10 +8,11 @@ import sys
 import tempfile
 
 import numpy as np
-from ai_edge_litert import interpreter as litert
 
 from kvit.models.arguments import check_bool, is_int
+from kvit.native_stderr import quiet
 from kvit.tflite.flatbuffer import read_model
+from kvit.tflite.litert import litert_module
 
 
 # Loads, allocates and runs a model once on zeros, in a process of its own (see `_probe`). It
@@ -123,6 +124,9 @@ class Interpreter:
         xnnpack: bool. True (LiteRT's default) lets the XNNPACK delegate run the ops it supports;
             False runs the builtin kernels only (`OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES`),
             the baseline XNNPACK is compared with.
+        preserve_all_tensors: bool, keep every intermediate tensor's value after a run, for
+            `tensor` to read (LiteRT's `experimental_preserve_all_tensors`; memory grows to every
+            tensor at once). Needs `xnnpack=False`: a delegate keeps its tensors to itself.
 
     Attributes:
         input_shape: static `(batch, height, width, channels)` of the input tensor.
@@ -130,13 +134,20 @@ class Interpreter:
         output_dtypes: NumPy dtypes of the output tensors, before dequantization.
     """
 
-    def __init__(self, model, num_threads=None, xnnpack=True):
+    def __init__(self, model, num_threads=None, xnnpack=True, preserve_all_tensors=False):
         content = read_model(model)
         if num_threads is None:
             num_threads = available_cores()
         if not is_int(num_threads) or num_threads < 1:
             raise ValueError(f"`num_threads` must be None or a positive int, got {num_threads!r}.")
         check_bool("xnnpack", xnnpack)
+        check_bool("preserve_all_tensors", preserve_all_tensors)
+        if preserve_all_tensors and xnnpack:
+            raise ValueError(
+                "`preserve_all_tensors=True` needs `xnnpack=False`: the XNNPACK delegate keeps the "
+                "intermediate tensors of the ops it runs to itself."
+            )
+        litert = litert_module("interpreter")
         _probe(content, xnnpack, num_threads)
         resolver = (
             litert.OpResolverType.AUTO
@@ -144,12 +155,14 @@ class Interpreter:
             else litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         )
         try:
-            self._interpreter = litert.Interpreter(
-                model_content=content,
-                num_threads=int(num_threads),
-                experimental_op_resolver_type=resolver,
-            )
-            self._interpreter.allocate_tensors()
+            with quiet():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+                self._interpreter = litert.Interpreter(
+                    model_content=content,
+                    num_threads=int(num_threads),
+                    experimental_op_resolver_type=resolver,
+                    experimental_preserve_all_tensors=preserve_all_tensors,
+                )
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise ValueError(f"`model` could not be loaded by the LiteRT interpreter: {error}") from error
         inputs = self._interpreter.get_input_details()
@@ -157,6 +170,7 @@ class Interpreter:
             raise ValueError(f"`model` must have one image input, it has {len(inputs)}.")
         self._input = inputs[0]
         self._outputs = self._interpreter.get_output_details()
+        self._details = None  # every tensor's details, read when `tensor` is first called
 
     @property
     def input_shape(self):
@@ -197,6 +211,21 @@ class Interpreter:
     def invoke(self):
         """Runs the model again on the input last set by a call, for timing."""
         self._interpreter.invoke()
+
+    def tensor(self, index):
+        """Tensor `index` (its position in the `.tflite`'s tensor list) as the last run left it.
+
+        Intermediate tensors keep their values only with `preserve_all_tensors=True`, and only
+        those of the last batch.
+
+        Returns:
+            `(value, scale, zero_point)`: a copy of the value in its stored type (integer codes for
+            a quantized tensor), and its per-tensor quantization (`0.0, 0` for a float tensor).
+        """
+        if self._details is None:
+            self._details = {d["index"]: d for d in self._interpreter.get_tensor_details()}
+        scale, zero_point = self._details[index]["quantization"]
+        return self._interpreter.get_tensor(index), float(scale), int(zero_point)
 
     @property
     def delegate_partitions(self):

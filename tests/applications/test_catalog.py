@@ -1,9 +1,7 @@
-"""`list_models` and the FLOP count it reports.
+"""`list_models`, the figures shipped with the presets, and the FLOP count behind them.
 
 The count reads each backend's own trace; checking it against the shapes on every backend
 checks that the three backends agree."""
-
-import os
 
 import keras
 import pytest
@@ -39,18 +37,57 @@ def test_convolution_flops_follow_from_their_shapes():
     assert count_flops(model) == 2 * (8 * 8 * 8 * 9 * 4 + 8 * 8 * 8 * 9 + 8 * 8 * 6 * 4)
 
 
-def test_list_models_counts_the_built_model_and_caches_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    built = []
-    (row,) = kvit.applications.list_models(["ViTTi16"], progress=lambda i, name: built.append(name))
-    model = kvit.applications.ViTTi16()
-    assert row["params"] == model.count_params() and row["gflops"] == count_flops(model) / 1e9
+def smallest_of_each_builder(names):
+    """The application with the fewest parameters of each family builder (MAE: its own kind)."""
+    smallest = {}
+    for name in names:
+        kind = getattr(kvit.applications.APPLICATIONS[name], "builder", "mae")
+        if kind not in smallest or kvit.applications.PRESETS[name]["params"] < kvit.applications.PRESETS[smallest[kind]]["params"]:
+            smallest[kind] = name
+    return sorted(smallest.values())
+
+
+def check_shipped_figures(name):
+    model = kvit.applications.get(name)
+    preset = kvit.applications.PRESETS[name]
+    assert preset["params"] == model.count_params(), name
+    if preset["task"] == "image_classification":
+        assert preset["flops"] == count_flops(model), name
+
+
+@pytest.mark.once
+@pytest.mark.parametrize("name", smallest_of_each_builder(kvit.applications.names()))
+def test_shipped_figures_are_the_built_models(name):
+    check_shipped_figures(name)
+
+
+@pytest.mark.once
+@pytest.mark.slow
+@pytest.mark.parametrize("name", kvit.applications.names())
+def test_shipped_figures_of_every_application(name):
+    check_shipped_figures(name)
+
+
+def test_list_models_builds_nothing(monkeypatch):
+    def refuse(**kwargs):
+        raise AssertionError("list_models built a model")
+
+    monkeypatch.setattr(kvit.applications.registry, "APPLICATIONS", {name: refuse for name in kvit.applications.names()})
+    rows = kvit.applications.list_models()
+    assert [row["name"] for row in rows] == kvit.applications.names()
+    (row,) = kvit.applications.list_models(["ViTTi16"])
     preset = kvit.applications.PRESETS["ViTTi16"]
+    assert row["params"] == preset["params"] and row["gflops"] == preset["flops"] / 1e9
     assert (row["image_size"], row["hub_id"], row["license"]) == (224, preset["hub_id"], preset["license"])
-    assert built == ["ViTTi16"]
-    assert kvit.applications.list_models(["ViTTi16"], progress=lambda i, name: built.append(name)) == [row]
-    assert built == ["ViTTi16"]  # the second call read the cache
-    assert os.listdir(tmp_path / "models" / "kvit") == ["catalog.json"]
+
+
+def test_mae_applications_are_registered():
+    mae_names = kvit.applications.names("mae_pretraining")
+    assert mae_names == ["MAEViTB16", "MAEViTH14", "MAEViTL16"]
+    assert {row["name"] for row in kvit.applications.list_models()} >= set(mae_names)
+    assert set(mae_names).isdisjoint(kvit.applications.names("image_classification"))
+    model = kvit.applications.get("MAEViTB16", depth=1, decoder_depth=1, input_shape=(32, 32, 3))
+    assert isinstance(model, kvit.models.MAE)
 
 
 def test_unknown_model_names_are_refused():

@@ -10,10 +10,10 @@ import textwrap
 import numpy as np
 import pytest
 from local_hub import LocalHub
-from reference import create_timm_model, run_timm
 from safetensors.numpy import save_file
 
 from kvit.applications.vit import PRESETS
+from kvit.testing import create_timm_model, run_timm
 
 pytestmark = pytest.mark.once
 

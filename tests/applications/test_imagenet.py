@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
-from reference import import_timm
 
 import kvit
+from kvit.testing import import_timm
 
 
 def test_class_names_are_timms_imagenet_classes_in_order():

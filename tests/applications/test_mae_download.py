@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from local_hub import LocalHub
 from mae_reference import hf_model, normalized, run_hf
-from reference import create_timm_model
 from safetensors.numpy import save
 
 from kvit.applications.mae import PRESETS
+from kvit.testing import create_timm_model
 
 pytestmark = pytest.mark.once
 

@@ -9,7 +9,7 @@ from safetensors.numpy import save_file
 import kvit
 from kvit.applications.weights import read_checkpoint
 from kvit.models import vit
-from reference import create_timm_model
+from kvit.testing import create_timm_model
 
 SMALL = dict(input_shape=(32, 32, 3), patch_size=8, width=32, depth=2, num_heads=2, classes=5)
 

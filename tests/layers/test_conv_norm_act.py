@@ -119,18 +119,3 @@ def test_bias_and_optional_norm_match_pytorch(use_norm):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), expected, atol=1e-5, rtol=0)
     if not use_norm:  # nothing to fold or to train differently
         np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x, training=True)), expected, atol=1e-5, rtol=0)
-
-
-@pytest.mark.parametrize(
-    "kernel_size, strides, padding", [(3, 1, "same"), (4, 1, "same"), (3, 2, "valid"), (5, 1, "valid"), (3, 2, "same")]
-)
-def test_depthwise_conv_matches_keras_op(kernel_size, strides, padding):
-    # On JAX `depthwise_conv` sums shifted slices instead of calling XLA's slow convolution.
-    from kvit.layers.conv_norm_act import depthwise_conv
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(2, 9, 12, 5)).astype("float32")
-    kernel = rng.normal(size=(kernel_size, kernel_size, 5, 1)).astype("float32")
-    expected = keras.ops.depthwise_conv(x, kernel, strides, padding)
-    actual = depthwise_conv(x, kernel, (strides, strides), padding)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(actual), keras.ops.convert_to_numpy(expected), atol=1e-5)

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 import torch
-from reference import import_timm
 
 from kvit.layers import InvertedResidual, make_divisible
 from kvit.models.timm_layout import batch_norm, conv_kernel, depthwise_kernel
+from kvit.testing import import_timm
 
 RNG = np.random.default_rng(0)
 TIMM_NAMES = {"expand_conv": "conv1_1x1", "depthwise_conv": "conv2_kxk", "project_conv": "conv3_1x1"}

@@ -1,45 +1,31 @@
-import json
+import functools
 
 import keras
 import numpy as np
 import pytest
-from reference import create_timm_model, import_timm
 from safetensors.numpy import save_file
 
 import kvit
 from kvit.applications import application, weights
 from kvit.applications.flops import count_flops
 from kvit.models import efficientvit
+from kvit.testing import (
+    check_feature_levels,
+    check_keras_round_trip,
+    check_timm_parity,
+    import_timm,
+    noise_torch_weights,
+    noise_weights,
+    pixels,
+    predict,
+    timm_checkpoint,
+)
 
 RNG = np.random.default_rng(0)
 # Tests beyond parity use this tiny configuration (both series): on JAX every new weight shape
 # costs a compile of its random initializer.
 TINY = dict(widths=(8, 8, 16, 16, 32), depths=(1, 1, 1, 1, 1), head_dim=8, head_widths=(32, 32), classes=10)
 TINY_L = dict(TINY, series="l")
-
-
-def pixels(size, batch=1):
-    return RNG.uniform(0.0, 255.0, (batch, *size, 3)).astype("float32")
-
-
-def predict(model, x):
-    # TensorFlow runs a single batch fastest eagerly; JAX compiles one graph faster than its ops one
-    # by one, and PyTorch needs predict's no_grad.
-    if keras.backend.backend() == "tensorflow":
-        outputs = model(x, training=False)
-    else:
-        outputs = model.predict_on_batch(x)
-    if isinstance(outputs, (list, tuple)):
-        return [keras.ops.convert_to_numpy(o) for o in outputs]
-    return keras.ops.convert_to_numpy(outputs)
-
-
-def timm_checkpoint(tmp_path, timm_name):
-    """timm's model with random weights, and the path of its state dict as a `.safetensors` file."""
-    model, state = create_timm_model(timm_name)
-    path = tmp_path / f"{timm_name}.safetensors"
-    save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(path))
-    return model, path
 
 
 class NumpyRandom:
@@ -74,52 +60,24 @@ def numpy_initializers(monkeypatch):
     monkeypatch.setattr(random_initializers, "random", NumpyRandom(random_initializers.random))
 
 
-def assert_matches_timm(tmp_path, name, size):
+def assert_matches_timm(name, size):
     """Logits and the four stage maps of a kvit application against timm's, same random weights.
 
-    The logits are held to 1e-4 of timm's, and the maps to 1e-4 of their largest value. A map
-    can be more sensitive to float32 rounding than the logits (pooling averages it out): where
-    a pixel's ReLU'd queries are all near zero, the linear attention's output there hangs on
-    their rounding. So an element outside that is held instead to 1e-4 plus four times timm's
-    own float32 error there, measured against timm in float64.
+    Where a pixel's ReLU'd queries are all near zero, the linear attention's output there hangs on
+    their rounding: the maps are held to timm's own float32 error (`timm_rounding`).
     """
-    import torch
-
-    timm_model, path = timm_checkpoint(tmp_path, f"efficientvit_{name[len('EfficientViT'):].lower()}")
-    model = kvit.applications.APPLICATIONS[name](
-        weights=path, input_shape=(size, size, 3), classifier_activation=None
+    build = functools.partial(kvit.applications.APPLICATIONS[name], input_shape=(size, size, 3), classifier_activation=None)
+    check_timm_parity(
+        build, f"efficientvit_{name[len('EfficientViT'):].lower()}", mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225), levels=["P2", "P3", "P4", "P5"], timm_rounding=True,
     )
-    features = kvit.models.feature_extractor(model).output
-    x = pixels((size, size))
-    logits, *maps = predict(keras.Model(model.input, [model.output, *features.values()]), x)
-    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
-    timm_input = torch.from_numpy(((x / 255.0 - mean) / std).transpose(0, 3, 1, 2))
-    with torch.no_grad():
-        final, expected = timm_model.forward_intermediates(timm_input.float())
-        expected_logits = timm_model.forward_head(final).numpy()
-    errors = [np.abs(logits - expected_logits).max()]
-    np.testing.assert_allclose(logits, expected_logits, atol=1e-4, rtol=0)
-    assert list(features) == ["P2", "P3", "P4", "P5"] and len(expected) == 4
-    expected = [t.numpy().transpose(0, 2, 3, 1) for t in expected]
-    exact = None
-    for index, (output, reference) in enumerate(zip(maps, expected)):
-        tolerance = 1e-4 * max(1.0, np.abs(reference).max())
-        errors.append(np.abs(output - reference).max())
-        if errors[-1] > tolerance:
-            if exact is None:
-                with torch.no_grad():
-                    _, exact = timm_model.double().forward_intermediates(timm_input.double())
-            truth = exact[index].numpy().transpose(0, 2, 3, 1)
-            assert np.all(np.abs(output - truth) <= tolerance + 4 * np.abs(reference - truth)), f"P{index + 2}"
-    print(f"{name} at {size}, {keras.backend.backend()}: max error logits {errors[0]:.1e}, P2-P5 "
-          + " ".join(f"{e:.1e}" for e in errors[1:]))
 
 
 @pytest.mark.parametrize("name, size", [
     ("EfficientViTB0", 224), ("EfficientViTB1", 224), ("EfficientViTB1", 288), ("EfficientViTL1", 224),
 ])
-def test_matches_timm(tmp_path, name, size):
-    assert_matches_timm(tmp_path, name, size)
+def test_matches_timm(name, size):
+    assert_matches_timm(name, size)
 
 
 @pytest.mark.slow
@@ -127,8 +85,8 @@ def test_matches_timm(tmp_path, name, size):
     ("EfficientViTB0", 256), ("EfficientViTB2", 224), ("EfficientViTB2", 288), ("EfficientViTB3", 256),
     ("EfficientViTL2", 384), ("EfficientViTL3", 224), ("EfficientViTL3", 320),
 ])
-def test_matches_timm_all_variants(tmp_path, name, size):
-    assert_matches_timm(tmp_path, name, size)
+def test_matches_timm_all_variants(name, size):
+    assert_matches_timm(name, size)
 
 
 def test_lite_mla_matches_timm_on_a_map_that_is_not_square():
@@ -138,13 +96,7 @@ def test_lite_mla_matches_timm_on_a_map_that_is_not_square():
     from timm.models.efficientvit_mit import LiteMLA as TimmLiteMLA
 
     torch.manual_seed(0)
-    reference = TimmLiteMLA(16, 16, dim=8, norm_layer=(None, torch.nn.BatchNorm2d)).eval()
-    with torch.no_grad():
-        for key, tensor in reference.state_dict().items():
-            if key.endswith("running_var"):
-                tensor.copy_(torch.rand(tensor.shape) + 0.5)
-            elif tensor.is_floating_point():
-                tensor.add_(torch.randn(tensor.shape) * 0.1)
+    reference = noise_torch_weights(TimmLiteMLA(16, 16, dim=8, norm_layer=(None, torch.nn.BatchNorm2d)).eval(), stddev=0.1)
     state = {f"stages.2.blocks.1.context_module.main.{k}": v.numpy() for k, v in reference.state_dict().items()}
     arrays = {k.split("/", 2)[2]: v for k, v in efficientvit.convert_timm_checkpoint(state).items()}
     layer = efficientvit.LiteMLA(8, name="context")
@@ -177,13 +129,11 @@ def test_mixed_bfloat16_stays_finite_at_1024():
 
 def test_feature_shapes():
     model = kvit.models.EfficientViT(input_shape=(64, 96, 3), include_top=False, **TINY)
-    levels, default = kvit.models.feature_levels(model)
-    assert default == ["P2", "P3", "P4", "P5"]
-    shapes = {name: tuple(level.output.shape) for name, level in levels.items()}
-    assert shapes == {
+    shapes = {
         "P1": (None, 32, 48, 8), "P2": (None, 16, 24, 8), "P3": (None, 8, 12, 16),
         "P4": (None, 4, 6, 16), "P5": (None, 2, 3, 32),
     }
+    check_feature_levels(model, shapes, {"P2": 4, "P3": 8, "P4": 16, "P5": 32})
 
 
 def test_without_top():
@@ -196,23 +146,13 @@ def test_without_top():
 def test_any_size_and_channel_count_without_weights():
     model = kvit.models.EfficientViT(input_shape=(None, None, 1), **TINY)
     assert tuple(model.get_layer("stem_in_conv").conv.kernel.shape) == (3, 3, 1, 8)
-    assert predict(model, RNG.uniform(0, 255, (1, 40, 72, 1)).astype("float32")).shape == (1, 10)
+    assert predict(model, pixels((40, 72), channels=1)).shape == (1, 10)
 
 
 @pytest.mark.parametrize("config", [TINY, TINY_L], ids=["b", "l"])
-def test_keras_file_round_trip(tmp_path, config):
-    model = kvit.models.EfficientViT(input_shape=(64, 64, 3), drop_path_rate=0.1, dropout_rate=0.1, name="original", **config)
-    for variable in model.weights:  # away from the initial values, so a skipped weight shows
-        variable.assign(keras.ops.convert_to_numpy(variable) + RNG.normal(0.0, 0.05, variable.shape).astype("float32"))
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    assert json.dumps(loaded.get_config(), sort_keys=True) == json.dumps(model.get_config(), sort_keys=True)
-    loaded.name = "loaded"
-    images = keras.Input((64, 64, 3))
-    both = keras.Model(images, [model(images), loaded(images)])  # one graph: one compile on JAX
-    original_output, loaded_output = predict(both, pixels((64, 64), batch=2))
-    np.testing.assert_allclose(loaded_output, original_output, atol=1e-6)
+def test_keras_file_round_trip(config):
+    model = kvit.models.EfficientViT(input_shape=(64, 64, 3), drop_path_rate=0.1, dropout_rate=0.1, **config)
+    check_keras_round_trip(noise_weights(model), pixels((64, 64), batch=2))
 
 
 def test_presets_follow_timm_pretrained_cfgs():
@@ -247,7 +187,7 @@ def test_imagenet_weights_of_the_resolution_asked(monkeypatch):
 
 def test_backbone_loads_a_classifier_checkpoint(tmp_path):
     # Without the top the classifier's four layers have no place; the rest loads as with it.
-    _, path = timm_checkpoint(tmp_path, "efficientvit_b0")
+    _, _, path = timm_checkpoint(tmp_path, "efficientvit_b0")
     backbone = kvit.applications.EfficientViTB0(weights=path, input_shape=(64, 64, 3), include_top=False)
     classifier = kvit.applications.EfficientViTB0(weights=path, input_shape=(64, 64, 3))
     x = pixels((64, 64))
@@ -263,7 +203,7 @@ def test_bad_application_arguments():
 
 
 def test_checkpoint_of_another_variant_is_refused(tmp_path):
-    _, path = timm_checkpoint(tmp_path, "efficientvit_b0")
+    _, _, path = timm_checkpoint(tmp_path, "efficientvit_b0")
     model = kvit.models.EfficientViT(input_shape=(64, 64, 3), **{**TINY, "classes": 1000})
     before = [keras.ops.convert_to_numpy(v) for v in model.weights]
     with pytest.raises(ValueError, match="does not fit 'efficientvit'; nothing was loaded"):
@@ -310,8 +250,8 @@ def test_segmentation_head_shapes():
             kvit.models.EfficientViTSeg(backbone, **{"classes": 3, **kwargs})
 
 
-def test_segmentation_head_learns_digit_strokes(tmp_path):
-    from kvit.recipes.segmentation import digit_canvases
+def test_segmentation_head_learns_digit_strokes():
+    from kvit.datasets import digit_canvases
 
     keras.utils.set_random_seed(0)
     backbone = kvit.models.EfficientViT(input_shape=(32, 32, 3), include_top=False, **TINY)
@@ -326,7 +266,4 @@ def test_segmentation_head_learns_digit_strokes(tmp_path):
     losses = seg.fit(images, masks, batch_size=8, epochs=4, verbose=0).history["loss"]
     print(f"segmentation training loss by epoch {np.round(losses, 3).tolist()} ({keras.backend.backend()})")
     assert losses[-1] < 0.5 * losses[0]
-    path = tmp_path / "seg.keras"
-    seg.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(predict(loaded, images[:2]), predict(seg, images[:2]), atol=1e-5)
+    check_keras_round_trip(seg, images[:2], atol=1e-5)

@@ -6,13 +6,12 @@ checkpoint written by `save_pretrained`; the sine-cosine tables against the offi
 import keras
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
 
 import kvit
 from kvit.applications.weights import load_weights, read_checkpoint
 from kvit.models.mae import MAE, convert_hf_checkpoint
+from kvit.testing import import_timm, timm_checkpoint
 from mae_reference import MEAN, STD, hf_model, normalized, official_sincos, run_hf
-from reference import create_timm_model
 
 TOLERANCE = 1e-4
 
@@ -195,11 +194,9 @@ def test_classifier_takes_the_encoder_with_average_pooling_and_fc_norm():
 
 
 def test_timm_encoder_weights_load_into_the_encoder_and_are_refused_as_a_whole_mae(tmp_path):
-    _, state = create_timm_model(
-        "vit_base_patch16_224", img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=0
+    _, state, path = timm_checkpoint(
+        tmp_path, "vit_base_patch16_224", img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=0
     )
-    path = str(tmp_path / "vit_base_patch16_224.mae.safetensors")
-    save_file(state, path)
     small = dict(input_shape=(32, 32, 3), patch_size=8, width=32, depth=2, num_heads=2, **SMALL[1])
     with pytest.raises(ValueError, match="encoder-only timm ViT checkpoint.*encoder_weights"):
         kvit.applications.MAEViTB16(weights=path, **small)
@@ -267,7 +264,7 @@ def test_image_sizes_the_patch_does_not_divide_are_named():
 
 
 def test_presets_carry_timm_statistics_and_the_non_commercial_licence():
-    timm = pytest.importorskip("reference").import_timm()
+    timm = import_timm()
     for name, preset in kvit.applications.mae.PRESETS.items():
         cfg = timm.models.get_pretrained_cfg(preset["encoder_hub_id"].split("/", 1)[1])
         assert (preset["mean"], preset["std"], preset["image_size"]) == (cfg.mean, cfg.std, cfg.input_size[-1]), name

@@ -1,43 +1,26 @@
-import json
+import functools
 
 import keras
 import numpy as np
 import pytest
-from reference import create_timm_model
 from safetensors.numpy import save_file
 
 import kvit
 from kvit.models import mobilevit
+from kvit.testing import (
+    check_feature_levels,
+    check_keras_round_trip,
+    check_timm_parity,
+    noise_weights,
+    pixels,
+    timm_checkpoint,
+)
 
 RNG = np.random.default_rng(0)
 # The tests beyond parity use the XXS and v2-0.5 widths too, at small sizes: on JAX every new
 # weight shape costs a compile of its random initializer, so they reuse the parity tests' shapes.
 XXS = mobilevit.MOBILEVIT_VARIANTS["xxs"]
 V2_050 = mobilevit.MOBILEVIT_V2_VARIANTS["050"]
-
-
-def pixels(size, batch=1):
-    return RNG.uniform(0.0, 255.0, (batch, *size, 3)).astype("float32")
-
-
-def timm_checkpoint(tmp_path, timm_name):
-    """timm's model with random weights, and the path of its state dict as a `.safetensors` file."""
-    model, state = create_timm_model(timm_name)
-    path = tmp_path / f"{timm_name}.safetensors"
-    save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(path))
-    return model, path
-
-
-def predict(model, x):
-    # TensorFlow runs a single batch fastest eagerly; JAX compiles one graph faster than its ops one
-    # by one, and PyTorch needs predict's no_grad.
-    if keras.backend.backend() == "tensorflow":
-        outputs = model(x, training=False)
-    else:
-        outputs = model.predict_on_batch(x)
-    if isinstance(outputs, (list, tuple)):
-        return [keras.ops.convert_to_numpy(o) for o in outputs]
-    return keras.ops.convert_to_numpy(outputs)
 
 
 def test_unfold_and_fold_follow_timm():
@@ -53,27 +36,11 @@ def test_unfold_and_fold_follow_timm():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(folded), x)
 
 
-def assert_matches_timm(tmp_path, name, timm_name, size):
+def assert_matches_timm(name, timm_name, size):
     """Logits and the five feature maps of a kvit application against timm's, same random weights."""
-    import torch
-
-    timm_model, path = timm_checkpoint(tmp_path, timm_name)
-    model = kvit.applications.APPLICATIONS[name](
-        weights=path, input_shape=(*size, 3), classifier_activation=None
-    )
-    features = kvit.models.feature_extractor(model).output
-    x = pixels(size)
-    logits, *maps = predict(keras.Model(model.input, [model.output, *features.values()]), x)
-    with torch.no_grad():
-        final, expected = timm_model.forward_intermediates(torch.from_numpy(x.transpose(0, 3, 1, 2) / 255.0))
-        expected_logits = timm_model.forward_head(final).numpy()
-    np.testing.assert_allclose(logits, expected_logits, atol=1e-4, rtol=0)
-    assert len(maps) == len(expected) == 5
-    for output, reference in zip(maps, expected):
-        reference = reference.numpy().transpose(0, 2, 3, 1)
-        # Deep maps grow to ~70 with random weights; float32 rounding grows with them.
-        scale = max(1.0, np.abs(reference).max())
-        np.testing.assert_allclose(output, reference, atol=1e-4 * scale, rtol=0)
+    build = functools.partial(kvit.applications.APPLICATIONS[name], input_shape=(*size, 3), classifier_activation=None)
+    # MobileViT takes RGB in [0, 1]: mean 0, std 1.
+    check_timm_parity(build, timm_name, mean=0.0, std=1.0, levels=["P1", "P2", "P3", "P4", "P5"])
 
 
 @pytest.mark.parametrize("size", [(256, 256), (250, 300)], ids=["256", "250x300"])
@@ -82,27 +49,25 @@ def assert_matches_timm(tmp_path, name, timm_name, size):
     ("MobileViTS", "mobilevit_s"),
     ("MobileViTV2_050", "mobilevitv2_050"),
 ])
-def test_matches_timm(tmp_path, name, timm_name, size):
-    assert_matches_timm(tmp_path, name, timm_name, size)
+def test_matches_timm(name, timm_name, size):
+    assert_matches_timm(name, timm_name, size)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, timm_name", [("MobileViTXS", "mobilevit_xs")] + [
     (f"MobileViTV2_{w}", f"mobilevitv2_{w}") for w in ("075", "100", "125", "150", "175", "200")
 ])
-def test_matches_timm_all_variants(tmp_path, name, timm_name):
-    assert_matches_timm(tmp_path, name, timm_name, (256, 256))
+def test_matches_timm_all_variants(name, timm_name):
+    assert_matches_timm(name, timm_name, (256, 256))
 
 
 def test_feature_shapes():
     model = kvit.models.MobileViT(input_shape=(64, 96, 3), **XXS)
-    features = kvit.models.feature_extractor(model)
-    shapes = {name: tuple(output.shape) for name, output in features.output.items()}
-    assert shapes == {
+    shapes = {
         "P1": (None, 32, 48, 16), "P2": (None, 16, 24, 24), "P3": (None, 8, 12, 48),
         "P4": (None, 4, 6, 64), "P5": (None, 2, 3, 320),
     }
-    assert features.feature_strides == {"P1": 2, "P2": 4, "P3": 8, "P4": 16, "P5": 32}
+    check_feature_levels(model, shapes, {"P1": 2, "P2": 4, "P3": 8, "P4": 16, "P5": 32})
 
 
 @pytest.mark.parametrize("application, input_shape, pooling, output_shape", [
@@ -118,21 +83,10 @@ def test_without_top(application, input_shape, pooling, output_shape):
 
 
 @pytest.mark.parametrize("builder, config", [(kvit.models.MobileViT, XXS), (kvit.models.MobileViTV2, V2_050)])
-def test_keras_file_round_trip(tmp_path, builder, config):
+def test_keras_file_round_trip(builder, config):
     # 96 / 32 = 3: the last stage's map needs the resize.
-    model = builder(input_shape=(96, 96, 3), drop_path_rate=0.1, dropout_rate=0.1, name="original", **config)
-    for variable in model.weights:  # away from the initial values, so a skipped weight shows
-        noise = RNG.normal(0.0, 0.05, variable.shape).astype("float32")
-        variable.assign(keras.ops.convert_to_numpy(variable) + noise)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    assert json.dumps(loaded.get_config(), sort_keys=True) == json.dumps(model.get_config(), sort_keys=True)
-    loaded.name = "loaded"
-    images = keras.Input((96, 96, 3))
-    both = keras.Model(images, [model(images), loaded(images)])  # one graph: one compile on JAX
-    original_output, loaded_output = predict(both, pixels((96, 96), batch=2))
-    np.testing.assert_allclose(loaded_output, original_output, atol=1e-6)
+    model = builder(input_shape=(96, 96, 3), drop_path_rate=0.1, dropout_rate=0.1, **config)
+    check_keras_round_trip(noise_weights(model), pixels((96, 96), batch=2))
 
 
 def test_pretrained_weights_need_three_channels():
@@ -152,9 +106,7 @@ def test_unknown_model():
 
 
 def test_checkpoint_of_another_variant_is_refused(tmp_path):
-    _, state = create_timm_model("mobilevitv2_050")
-    path = tmp_path / "v2.safetensors"
-    save_file(state, str(path))
+    _, _, path = timm_checkpoint(tmp_path, "mobilevitv2_050")
     with pytest.raises(ValueError, match="does not fit 'mobilevitxxs'; nothing was loaded"):
         kvit.applications.MobileViTXXS(weights=path)
 

@@ -1,15 +1,13 @@
 """MobileViT converts to TFLite builtins only, with every reshape and transpose at rank 4 or below."""
 
-import keras
-import numpy as np
 import pytest
 
 from kvit import tflite
 from kvit.models import MobileViT, MobileViTV2
+from kvit.testing import check_tflite, noise_weights, pixels
 
 pytestmark = pytest.mark.tensorflow
 
-RNG = np.random.default_rng(0)
 # 80x96 makes the last stage 5x6 (3x3 for v2's rounded-up maps), which 2x2 patches do not tile:
 # the resizes are in the graph too.
 SIZE = (80, 96)
@@ -26,25 +24,13 @@ TINY = {
 
 def tiny_model(version, size=SIZE):
     builder, config = TINY[version]
-    model = builder(input_shape=(*size, 3), **config)
-    for variable in model.weights:  # BatchNorm statistics away from (0, 1), like trained ones
-        variable.assign(variable + RNG.normal(0.0, 0.05, variable.shape).astype("float32"))
-    return model
+    return noise_weights(builder(input_shape=(*size, 3), **config))
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_float_model_is_builtin_rank4_and_matches_keras(version):
-    model = tiny_model(version)
-    content = tflite.convert(model)
-    graph = tflite.inspect_model(content)
-    types = {op.type for op in graph.operators}
-    assert not graph.custom_operators()
-    assert {"TRANSPOSE", "RESHAPE", "CONV_2D", "DEPTHWISE_CONV_2D", "GATHER"} <= types
-    for op in graph.operators:
-        if op.type in ("TRANSPOSE", "RESHAPE"):
-            assert max(len(t.shape) for t in op.inputs + op.outputs) <= 4, op
-    x = RNG.uniform(0.0, 255.0, (2, *SIZE, 3)).astype("float32")
-    np.testing.assert_allclose(tflite.Interpreter(content)(x), keras.ops.convert_to_numpy(model(x)), atol=1e-4, rtol=0)
+    graph, _ = check_tflite(tiny_model(version), pixels(SIZE, batch=2))
+    assert {"TRANSPOSE", "RESHAPE", "CONV_2D", "DEPTHWISE_CONV_2D", "GATHER"} <= {op.type for op in graph.operators}
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
@@ -56,7 +42,7 @@ def test_xnnpack_runs_the_whole_graph_when_patches_tile_every_map(version):
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_full_integer_quantization(version):
     model = tiny_model(version)
-    images = RNG.uniform(0.0, 255.0, (8, *SIZE, 3)).astype("float32")
+    images = pixels(SIZE, batch=8)
     content = tflite.convert(model, quantization="int8", representative_data=images)
     graph = tflite.inspect_model(content)
     assert not graph.float_operators(), f"ops left in float: {graph.float_operators()}"

@@ -1,21 +1,32 @@
 import copy
 import functools
-import json
 import re
 
 import keras
 import numpy as np
 import pytest
-from reference import create_timm_model, import_timm
-from safetensors.numpy import save_file
 
 import kvit
 from kvit.applications.application import preset_for
+from kvit.constants import IMAGENET_MEAN, IMAGENET_STD
 from kvit.layers.window_attention import resize_relative_position_bias_table
 from kvit.layers.windows import cyclic_shift, shifted_window_mask, window_merge, window_partition
 from kvit.models import swin
+from kvit.testing import (
+    check_feature_levels,
+    check_keras_round_trip,
+    check_timm_parity,
+    create_timm_model,
+    import_timm,
+    noise_weights,
+    normalize,
+    pixels,
+    run_timm,
+    timm_checkpoint,
+)
 
 RNG = np.random.default_rng(0)
+IMAGENET_STATS = dict(mean=IMAGENET_MEAN, std=IMAGENET_STD)
 # The tests beyond parity use this tiny config: on JAX every new weight shape costs a compile of
 # its initializer. At 40x52 it pads (10x13 patches, window 3), shifts, masks, merges an odd width
 # and shrinks the last window (5x7 -> 3x3 windows of 6x9 padded).
@@ -24,72 +35,23 @@ TINY_TIMM = dict(embed_dim=16, depths=(2, 2), num_heads=(1, 2), window_size=3, n
 TINY_SIZE = (40, 52)
 
 
-def pixels(size, batch=1):
-    return RNG.uniform(0.0, 255.0, (batch, *size, 3)).astype("float32")
-
-
-def predict(model, x):
-    if keras.backend.backend() == "tensorflow":
-        outputs = model(x, training=False)
-    else:
-        outputs = model.predict_on_batch(x)
-    if isinstance(outputs, (list, tuple)):
-        return [keras.ops.convert_to_numpy(o) for o in outputs]
-    return keras.ops.convert_to_numpy(outputs)
-
-
 @functools.cache
 def timm_model_at(timm_name, size):
     """timm's model with random weights at `size`; one per name, resized with timm's `set_input_size`
     (which builds what `img_size=size` builds) for the other sizes: creating one takes seconds."""
-    import torch
-
     model, _ = create_timm_model(timm_name)
     if size != model.patch_embed.img_size:
         model = copy.deepcopy(model)
         model.set_input_size(img_size=size, window_size=model.layers[0].blocks[0].attn.window_size)
-    return model, {k: v.detach().numpy().copy() for k, v in model.state_dict().items() if torch.is_floating_point(v)}
+    return model
 
 
-def timm_checkpoint(tmp_path, timm_name, **kwargs):
-    """timm's model with random weights, and the path of its state dict as a `.safetensors` file."""
-    model, state = create_timm_model(timm_name, **kwargs)
-    path = tmp_path / f"{timm_name}.safetensors"
-    save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(path))
-    return model, state, path
-
-
-def timm_outputs(timm_model, x):
-    """timm's logits and its four stage outputs (`forward_intermediates`) on [0, 255] pixels."""
-    import torch
-
-    mean, std = np.array(swin.IMAGENET_MEAN), np.array(swin.IMAGENET_STD)
-    images = ((x / 255.0 - mean) / std).astype("float32").transpose(0, 3, 1, 2)
-    with torch.no_grad():
-        final, maps = timm_model.forward_intermediates(torch.from_numpy(np.ascontiguousarray(images)))
-        logits = timm_model.forward_head(final).numpy()
-    return logits, [m.numpy().transpose(0, 2, 3, 1) for m in maps]
-
-
-def assert_matches_timm(tmp_path, name, timm_name, size, **kwargs):
+def assert_matches_timm(name, timm_name, size, **kwargs):
     """Logits and the four feature maps of a kvit application against timm's, same random weights."""
-    timm_model, state = timm_model_at(timm_name, size)
-    path = tmp_path / "timm.safetensors"
-    save_file(state, str(path))
-    model = kvit.applications.APPLICATIONS[name](
-        weights=path, input_shape=(*size, 3), classifier_activation=None, **kwargs
+    build = functools.partial(
+        kvit.applications.APPLICATIONS[name], input_shape=(*size, 3), classifier_activation=None, **kwargs
     )
-    features = kvit.models.feature_extractor(model)
-    assert list(features.output) == ["P2", "P3", "P4", "P5"]
-    x = pixels(size)
-    logits, *maps = predict(keras.Model(model.input, [model.output, *features.output.values()]), x)
-    expected_logits, expected_maps = timm_outputs(timm_model, x)
-    np.testing.assert_allclose(logits, expected_logits, atol=1e-4, rtol=0)
-    assert len(maps) == len(expected_maps) == 4
-    for output, reference in zip(maps, expected_maps):
-        # Deep maps grow large with random weights; float32 rounding grows with them.
-        scale = max(1.0, np.abs(reference).max())
-        np.testing.assert_allclose(output, reference, atol=1e-4 * scale, rtol=0)
+    check_timm_parity(build, timm_model_at(timm_name, size), levels=["P2", "P3", "P4", "P5"], **IMAGENET_STATS)
 
 
 # 162x298: the patch embedding drops a remainder, stages pad to whole windows (40x74 -> 42x77),
@@ -100,8 +62,8 @@ def assert_matches_timm(tmp_path, name, timm_name, size, **kwargs):
     ("SwinT", "swin_tiny_patch4_window7_224", (162, 298)),
     ("SwinV2T", "swinv2_tiny_window8_256", (256, 256)),
 ], ids=["T-224", "T-162x298", "V2T-256"])
-def test_matches_timm(tmp_path, name, timm_name, size):
-    assert_matches_timm(tmp_path, name, timm_name, size)
+def test_matches_timm(name, timm_name, size):
+    assert_matches_timm(name, timm_name, size)
 
 
 @pytest.mark.slow
@@ -118,8 +80,8 @@ def test_matches_timm(tmp_path, name, timm_name, size):
     ("SwinV2B", "swinv2_base_window16_256", (256, 256), dict(window_size=16)),
     ("SwinV2T", "swinv2_tiny_window8_256", (162, 298), {}),
 ])
-def test_matches_timm_all_variants(tmp_path, name, timm_name, size, kwargs):
-    assert_matches_timm(tmp_path, name, timm_name, size, **kwargs)
+def test_matches_timm_all_variants(name, timm_name, size, kwargs):
+    assert_matches_timm(name, timm_name, size, **kwargs)
 
 
 def test_window_machinery_follows_timm():
@@ -155,23 +117,27 @@ def test_bias_table_resize_follows_timm(source, target):
     np.testing.assert_allclose(resize_relative_position_bias_table(table, target), expected, atol=1e-6, rtol=0)
 
 
-def test_window_7_checkpoint_in_a_window_12_model_matches_timm(tmp_path):
+def test_window_7_checkpoint_in_a_window_12_model_matches_timm():
     """timm's checkpoint filter resizes the bias tables; loading the same file, kvit resizes them alike."""
+    from safetensors.torch import load_file
+
     timm = import_timm()
     config = dict(embed_dim=16, depths=(2, 2), num_heads=(1, 2), num_classes=5)  # TINY's widths
-    _, state, path = timm_checkpoint(tmp_path, "swin_tiny_patch4_window7_224", img_size=96, **config)
-    timm_model = timm.create_model("swin_base_patch4_window12_384", img_size=96, **config).eval()
-    import torch
 
-    filtered = timm.models.swin_transformer.checkpoint_filter_fn({k: torch.from_numpy(v) for k, v in state.items()}, timm_model)
-    timm_model.load_state_dict(filtered)
-    model = kvit.applications.SwinT(
-        weights=path, input_shape=(96, 96, 3), window_size=12, classes=5, classifier_activation=None,
+    def timm_window_12(path):
+        timm_model = timm.create_model("swin_base_patch4_window12_384", img_size=96, **config).eval()
+        timm_model.load_state_dict(timm.models.swin_transformer.checkpoint_filter_fn(load_file(path), timm_model))
+        return timm_model
+
+    build = functools.partial(
+        kvit.applications.SwinT, input_shape=(96, 96, 3), window_size=12, classes=5, classifier_activation=None,
         embed_dim=16, depths=(2, 2), num_heads=(1, 2),
     )
+    model = check_timm_parity(
+        build, "swin_tiny_patch4_window7_224", atol=1e-5, timm_reference=timm_window_12, img_size=96,
+        **config, **IMAGENET_STATS,
+    )
     assert tuple(model.get_layer("layers_0_blocks_1").attn.relative_position_bias_table.shape) == (23 * 23, 1)
-    x = pixels((96, 96))
-    np.testing.assert_allclose(predict(model, x), timm_outputs(timm_model, x)[0], atol=1e-5, rtol=0)
 
 
 def original_layout(state):
@@ -217,30 +183,16 @@ def test_a_checkpoint_of_the_other_version_is_refused(tmp_path):
         swin.convert_timm_checkpoint({**v1, "layers.0.blocks.0.attn.gamma": np.ones(3, "float32")})
 
 
-def test_keras_file_round_trip(tmp_path):
+def test_keras_file_round_trip():
     """Both versions save and load; the V2 model carries timm's weights and matches timm where the
     tiny config pads, shifts, shrinks its window and merges an odd width."""
     timm_v2, state = create_timm_model("swinv2_tiny_window8_256", img_size=TINY_SIZE, **TINY_TIMM)
-    images = keras.Input((*TINY_SIZE, 3))
-    outputs = []
-    for builder in (swin.SwinTransformer, swin.SwinTransformerV2):
-        model = builder(input_shape=(*TINY_SIZE, 3), drop_path_rate=0.1, dropout_rate=0.1, **TINY)
-        if builder is swin.SwinTransformerV2:
-            kvit.applications.weights.assign_weights(model, swin.convert_timm_v2_checkpoint(state), swin.HEAD_LAYERS)
-        else:  # away from the initial values, so a skipped weight shows
-            for variable in model.weights:
-                variable.assign(keras.ops.convert_to_numpy(variable) + RNG.normal(0.0, 0.05, variable.shape))
-        path = tmp_path / f"{builder.__name__}.keras"
-        model.save(path)
-        loaded = keras.saving.load_model(path, safe_mode=True)
-        assert json.dumps(loaded.get_config(), sort_keys=True) == json.dumps(model.get_config(), sort_keys=True)
-        model.name, loaded.name = f"{builder.__name__}_original", f"{builder.__name__}_loaded"
-        outputs += [model(images), loaded(images)]
+    v1 = noise_weights(swin.SwinTransformer(input_shape=(*TINY_SIZE, 3), drop_path_rate=0.1, dropout_rate=0.1, **TINY))
+    v2 = swin.SwinTransformerV2(input_shape=(*TINY_SIZE, 3), drop_path_rate=0.1, dropout_rate=0.1, **TINY)
+    kvit.applications.weights.assign_weights(v2, swin.convert_timm_v2_checkpoint(state), swin.HEAD_LAYERS)
     x = pixels(TINY_SIZE, batch=2)
-    v1, v1_loaded, v2, v2_loaded = predict(keras.Model(images, outputs), x)  # one graph: one compile on JAX
-    np.testing.assert_allclose(v1_loaded, v1, atol=1e-6)
-    np.testing.assert_allclose(v2_loaded, v2, atol=1e-6)
-    np.testing.assert_allclose(v2, timm_outputs(timm_v2, x)[0], atol=1e-5, rtol=0)
+    _, v2_output = check_keras_round_trip([v1, v2], x)  # one graph: one compile on JAX
+    np.testing.assert_allclose(v2_output, run_timm(timm_v2, normalize(x, **IMAGENET_STATS)), atol=1e-5, rtol=0)
 
 
 def test_v2_trains():
@@ -266,9 +218,7 @@ def test_without_top():
 
 def test_feature_levels_of_a_non_square_input():
     model = swin.SwinTransformer(input_shape=(*TINY_SIZE, 3), include_top=False, **TINY)
-    features = kvit.models.feature_extractor(model)
-    assert {k: tuple(v.shape) for k, v in features.output.items()} == {"P2": (None, 10, 13, 16), "P3": (None, 5, 7, 32)}
-    assert features.feature_strides == {"P2": 4, "P3": 8}
+    check_feature_levels(model, {"P2": (None, 10, 13, 16), "P3": (None, 5, 7, 32)}, {"P2": 4, "P3": 8})
 
 
 @pytest.mark.once

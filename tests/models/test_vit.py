@@ -1,35 +1,22 @@
+import functools
+
 import keras
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
 
 import kvit
 from kvit.models import vit
-from reference import create_timm_model, run_timm
-
-TOLERANCE = 1e-4
+from kvit.testing import check_keras_round_trip, check_timm_parity, import_timm, noise_weights, pixels, predict
 
 
-def images(shape, seed=0):
-    return np.random.RandomState(seed).uniform(-1.0, 1.0, (2, *shape)).astype("float32")
+def application(name, **kwargs):
+    """`build(weights=...)` of the application `name`, returning logits, for `check_timm_parity`."""
+    return functools.partial(kvit.applications.get, name, classifier_activation=None, **kwargs)
 
 
-def logits(model, x):
-    return keras.ops.convert_to_numpy(model(x, training=False))
-
-
-def timm_checkpoint(tmp_path, timm_name, **timm_kwargs):
-    model, state = create_timm_model(timm_name, **timm_kwargs)
-    path = str(tmp_path / f"{timm_name}.safetensors")
-    save_file(state, path)
-    return model, path
-
-
-def build(application, path, **kwargs):
-    # Preprocessing off: timm's forward takes normalised images.
-    return getattr(kvit.applications, application)(
-        weights=path, include_preprocessing=False, classifier_activation=None, **kwargs
-    )
+def stats(name):
+    preset = kvit.applications.PRESETS[name]
+    return dict(mean=preset["mean"], std=preset["std"])
 
 
 PARITY_CASES = [
@@ -45,34 +32,32 @@ PARITY_CASES = [
 ]
 
 
-@pytest.mark.parametrize("application,timm_name", PARITY_CASES)
-def test_matches_timm(tmp_path, application, timm_name):
-    reference, path = timm_checkpoint(tmp_path, timm_name)
-    model = build(application, path)
-    x = images((224, 224, 3))
-    np.testing.assert_allclose(logits(model, x), run_timm(reference, x), atol=TOLERANCE, rtol=0)
+@pytest.mark.parametrize("name,timm_name", PARITY_CASES)
+def test_matches_timm(name, timm_name):
+    check_timm_parity(application(name), timm_name, batch=2, **stats(name))
 
 
-def test_resampled_position_embedding_matches_timm(tmp_path):
+def test_resampled_position_embedding_matches_timm():
     # A 224 checkpoint loaded at 384: both sides resample the 14x14 position grid to 24x24.
-    timm = pytest.importorskip("reference").import_timm()
-    _, path = timm_checkpoint(tmp_path, "vit_tiny_patch16_224")
-    reference = timm.create_model(
-        "vit_tiny_patch16_384", pretrained=True, pretrained_cfg_overlay=dict(file=path)
-    ).eval()
-    model = build("ViTTi16", path, input_shape=(384, 384, 3))
-    x = images((384, 384, 3))
-    np.testing.assert_allclose(logits(model, x), run_timm(reference, x), atol=TOLERANCE, rtol=0)
+    def timm_at_384(path):
+        return import_timm().create_model(
+            "vit_tiny_patch16_384", pretrained=True, pretrained_cfg_overlay=dict(file=path)
+        ).eval()
 
-
-def test_global_average_pooling_matches_timm(tmp_path):
-    reference, path = timm_checkpoint(tmp_path, "vit_tiny_patch16_224", global_pool="avg", img_size=64)
-    model = vit.ViT(
-        input_shape=(64, 64, 3), global_pool="avg", include_preprocessing=False, **vit.vit_config("tiny", 16)
+    check_timm_parity(
+        application("ViTTi16", input_shape=(384, 384, 3)), "vit_tiny_patch16_224", batch=2,
+        timm_reference=timm_at_384, **stats("ViTTi16"),
     )
-    kvit.applications.load_weights(model, path, vit.convert_timm_checkpoint, vit.HEAD_LAYERS)
-    x = images((64, 64, 3))
-    np.testing.assert_allclose(logits(model, x), run_timm(reference, x), atol=TOLERANCE, rtol=0)
+
+
+def test_global_average_pooling_matches_timm():
+    def build(weights):
+        model = vit.ViT(input_shape=(64, 64, 3), global_pool="avg", **stats("ViTTi16"), **vit.vit_config("tiny", 16))
+        return kvit.applications.load_weights(model, weights, vit.convert_timm_checkpoint, vit.HEAD_LAYERS)
+
+    check_timm_parity(
+        build, "vit_tiny_patch16_224", batch=2, global_pool="avg", img_size=64, **stats("ViTTi16")
+    )
 
 
 def small_vit(**kwargs):
@@ -84,8 +69,8 @@ def test_preprocessing_takes_pixels_in_0_255():
     with_pre = small_vit()
     without = small_vit(include_preprocessing=False)
     without.set_weights(with_pre.get_weights())
-    pixels = np.random.RandomState(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(logits(with_pre, pixels), logits(without, pixels / 127.5 - 1.0), atol=1e-5)
+    x = pixels((32, 32), batch=2)
+    np.testing.assert_allclose(predict(with_pre, x), predict(without, x / 127.5 - 1.0), atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +78,7 @@ def test_preprocessing_takes_pixels_in_0_255():
 )
 def test_without_top(pooling, shape):
     model = small_vit(include_top=False, pooling=pooling)
-    assert logits(model, images((32, 32, 3))).shape == shape
+    assert predict(model, pixels((32, 32), batch=2)).shape == shape
 
 
 def test_input_tensor_and_other_channel_counts():
@@ -101,25 +86,21 @@ def test_input_tensor_and_other_channel_counts():
     x = keras.layers.Rescaling(2.0)(inputs)
     model = small_vit(input_shape=(32, 32, 5), input_tensor=x)
     assert model.inputs[0] is inputs
-    assert logits(model, images((32, 32, 5))).shape == (2, 5)
+    assert predict(model, pixels((32, 32), batch=2, channels=5)).shape == (2, 5)
     assert keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model)).count_params() == model.count_params()
 
 
-def test_keras_file_round_trip(tmp_path):
-    model = small_vit(distilled=True, drop_path_rate=0.1, dropout_rate=0.1)
-    path = str(tmp_path / "model.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    x = images((32, 32, 3))
-    np.testing.assert_allclose(logits(loaded, x), logits(model, x), atol=1e-6)
+def test_keras_file_round_trip():
+    model = noise_weights(small_vit(distilled=True, drop_path_rate=0.1, dropout_rate=0.1))
+    check_keras_round_trip(model, pixels((32, 32), batch=2))
 
 
 def test_distilled_training_view_shares_weights():
     model = small_vit(distilled=True, classifier_activation=None)
     heads = vit.distillation_outputs(model)
-    x = images((32, 32, 3))
+    x = pixels((32, 32), batch=2)
     cls, dist = (keras.ops.convert_to_numpy(t) for t in heads(x))
-    np.testing.assert_allclose(logits(model, x), (cls + dist) / 2, atol=1e-6)
+    np.testing.assert_allclose(predict(model, x), (cls + dist) / 2, atol=1e-6)
     assert not np.allclose(cls, dist)
     with pytest.raises(ValueError, match="not a distilled ViT"):
         vit.distillation_outputs(small_vit())
@@ -142,7 +123,7 @@ def test_drop_path_is_stochastic_only_in_training():
     # drop path never fired.
     model = small_vit(depth=4, drop_path_rate=0.5)
     x = np.random.RandomState(0).uniform(-1, 1, (8, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(logits(model, x), logits(model, x))
+    np.testing.assert_allclose(predict(model, x), predict(model, x))
     trained = [keras.ops.convert_to_numpy(model(x, training=True)) for _ in range(2)]
     assert not np.allclose(*trained)
 

@@ -5,12 +5,12 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
-from reference import create_timm_model
 from safetensors.numpy import save_file
 
 import kvit
 from kvit import cli, tflite
 from kvit.recipes.predict import Classifier
+from kvit.testing import create_timm_model
 
 RNG = np.random.default_rng(0)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kvit.recipes.digits import load_digits
+from kvit.datasets import load_digits
 from kvit.tflite import representative_images
 
 # Backend-independent: the TensorFlow pass runs it once.

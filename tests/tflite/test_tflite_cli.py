@@ -53,6 +53,16 @@ def test_convert_is_quiet_unless_verbose(vit, tmp_path):
     assert "fully_quantize: 0, inference_type: 6" in verbose and "flatbuffer_export" in verbose
 
 
+@pytest.mark.tensorflow
+def test_python_convert_is_quiet_unless_verbose(vit, capfd):
+    images = random_images(8)
+    tflite.convert(vit.model, quantization="int8", representative_data=images)
+    quiet = capfd.readouterr().err
+    assert not [line for line in quiet.splitlines() if any(text in line for text in CONVERTER_LINES)], quiet
+    tflite.convert(vit.model, quantization="int8", representative_data=images, verbose=True)
+    assert "fully_quantize: 0, inference_type: 6" in capfd.readouterr().err
+
+
 @pytest.mark.once
 def test_bench(vit, tmp_path, capsys):
     path = tmp_path / "tiny.tflite"
