@@ -5,6 +5,8 @@ import pytest
 
 from kvit import datasets
 
+pytestmark = pytest.mark.once  # NumPy only: the same on every backend
+
 
 def test_digits_split_is_stratified_and_fixed():
     (x_train, y_train), (x_test, y_test) = datasets.load_digits(image_size=16)

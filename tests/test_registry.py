@@ -9,6 +9,8 @@ from kvit.applications import registry
 from kvit.applications.application import make_application
 from kvit.models import backbone, features
 
+pytestmark = pytest.mark.once  # the registries are plain Python, the same on every backend
+
 
 def TinyConvNet(input_shape=(32, 32, 3), *, width=8, include_top=True, classes=1000, classifier_activation=None,
                 pooling=None, input_tensor=None, include_preprocessing=True, mean=(0.5,) * 3, std=(0.5,) * 3,

@@ -1,3 +1,10 @@
+"""Layer-wise learning-rate decay on every family.
+
+The depths follow from the variables' paths, which are the same on every backend, so the module
+runs in the TensorFlow pass only; the optimizer that takes the multipliers is tested on each
+backend in `tests/test_fast_paths.py`.
+"""
+
 import functools
 
 import pytest
@@ -5,6 +12,8 @@ import pytest
 from kvit import models
 from kvit.models import swin, vit
 from kvit.recipes import layer_decay, optimizers
+
+pytestmark = pytest.mark.once
 
 DECAY = 0.65
 VIT = dict(input_shape=(32, 32, 3), patch_size=8, width=32, depth=2, num_heads=2)
@@ -107,7 +116,6 @@ def timm_layer_scales(reference, convert, decay):
     return scales
 
 
-@pytest.mark.once
 def test_layer_decay_and_weight_decay_match_timms_parameter_groups():
     from kvit.testing import import_timm
 
@@ -128,7 +136,6 @@ def test_layer_decay_and_weight_decay_match_timms_parameter_groups():
     assert ours["patch_embed/proj/kernel"] == pytest.approx(decay ** (depth + 1))
 
 
-@pytest.mark.once
 @pytest.mark.parametrize("family", ["swin", "swinv2"])
 def test_swin_layer_decay_matches_timms_parameter_groups(family):
     from kvit.testing import import_timm
